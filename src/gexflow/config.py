@@ -1,0 +1,88 @@
+"""Config checks and the short hashes that name versioned stage directories.
+
+Imported by the Snakefile at parse time: keep it free of heavy imports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from gexflow.errors import InputError
+
+
+def canonical_json(obj) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def section_hash(*parts, length: int = 8) -> str:
+    """Short, stable hash of config sections: same settings -> same directory name."""
+    return hashlib.sha256(canonical_json(parts).encode()).hexdigest()[:length]
+
+
+def check_config(config: dict, schema_path, config_file: str = "config") -> None:
+    """Validate `config` against the JSON schema; raise InputError naming the first bad field.
+
+    Snakemake's own `validate()` runs after this (and fills defaults); this pass exists to turn
+    jsonschema's multi-line dump into one message with the field path and a fix.
+    """
+    import jsonschema
+    import yaml
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if not errors:
+        return
+    err = errors[0]
+    field = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+    sub = schema
+    for key in err.absolute_schema_path:
+        if isinstance(sub, dict) and key in sub:
+            sub = sub[key]
+        elif isinstance(sub, list) and isinstance(key, int):
+            sub = sub[key]
+    hint = ""
+    if isinstance(err.schema, dict):
+        hint = err.schema.get("description", "")
+    if err.validator == "required":
+        missing = err.message.split("'")[1] if "'" in err.message else err.message
+        field = f"{field}.{missing}" if field != "(top level)" else missing
+        fix = f"add '{missing}' (see config/README.md and config/config.yaml for its meaning and default)"
+    elif err.validator == "additionalProperties":
+        fix = "remove or correct the unknown key; config/README.md lists every key"
+    else:
+        fix = f"set a valid value{': ' + hint if hint else ''} (see config/README.md)"
+    raise InputError(config_file, field, err.message, fix)
+
+
+def check_datasets(config: dict, config_file: str = "config") -> None:
+    """Cross-field checks that JSON schema cannot express."""
+    datasets = config["datasets"]
+    for name in config["run"]["datasets"]:
+        if name not in datasets:
+            raise InputError(config_file, "run.datasets", f"'{name}' is not a key of `datasets`",
+                             f"use one of: {', '.join(datasets)}")
+    for name, ds in datasets.items():
+        where = f"datasets.{name}"
+        if ds["source"] == "embedded":
+            for key in ["matrix"] + (["samples"] if ds["kind"] == "bulk" else []):
+                if key not in ds:
+                    raise InputError(config_file, f"{where}.{key}", "required for `source: embedded`",
+                                     "give the path of the shipped file (see config/config.yaml)")
+                if not Path(ds[key]).exists():
+                    raise InputError(config_file, f"{where}.{key}", f"file '{ds[key]}' does not exist",
+                                     "fix the path, or restore resources/ from git")
+        elif ds["source"] in ("xena", "gdc", "cgga", "gtex") and ds["kind"] != "bulk":
+            raise InputError(config_file, f"{where}.kind", f"source '{ds['source']}' provides bulk data",
+                             "set `kind: bulk`")
+        if ds["source"] == "xena" and "cohort" not in ds:
+            raise InputError(config_file, f"{where}.cohort", "required for `source: xena`",
+                             "set the TCGA cohort code, e.g. `cohort: KIRC`")
+        if ds["source"] == "gdc" and "gdc_file_id" not in ds:
+            raise InputError(config_file, f"{where}.gdc_file_id", "required for `source: gdc`",
+                             "set the GDC file UUID of a genes x samples matrix")
+        if ds["scale"] == "log2_offset" and "log_offset" not in ds:
+            raise InputError(config_file, f"{where}.log_offset", "required for `scale: log2_offset`",
+                             "set the pseudo-count the values were logged with (0.25 for the MetaGSCA tables)")

@@ -1,0 +1,247 @@
+"""Downloads with timeouts, retries with back-off, a cache, sha256 checks and atomic writes,
+plus the parsers that turn each public source into gexflow's staged layout.
+
+Staged layout (what the filter stage reads), whatever the source:
+  bulk: `expression.tsv.gz` (genes x samples, first column the gene id) and `samples.tsv`.
+  references: `kegg_pathways.tsv` (pathway_id, pathway_name, entrez_id, symbol) and
+  `l1000_landmarks.tsv` (entrez_id, symbol, l1000_probe_id, gene_title).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import logging
+import shutil
+import socket
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+
+from gexflow.errors import InputError
+from gexflow.io import atomic_path, sha256_file, write_tsv
+
+log = logging.getLogger("gexflow.download")
+
+# HTTP statuses worth retrying: the server or a proxy may recover; 4xx other than these will not.
+RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
+
+
+class DownloadError(RuntimeError):
+    pass
+
+
+def fetch(url: str, dest, *, sha256: str | None = None, retries: int = 3, timeout: float = 60.0,
+          backoff: float = 2.0, cache_dir=None, user_agent: str = "gexflow") -> Path:
+    """Download `url` to `dest` atomically; verify `sha256` when given.
+
+    A body shorter than its Content-Length, a checksum mismatch or an exhausted retry budget
+    raises DownloadError and leaves nothing at `dest`. With `cache_dir`, a verified copy is kept
+    under the URL's hash and reused on the next call.
+    """
+    dest = Path(dest)
+    cached = Path(cache_dir) / hashlib.sha256(url.encode()).hexdigest()[:16] / _basename(url) if cache_dir else None
+    if cached is not None and cached.exists():
+        if sha256 is None or sha256_file(cached) == sha256.lower():
+            log.info("cache hit for %s (%s)", url, cached)
+            with atomic_path(dest) as tmp:
+                shutil.copyfile(cached, tmp)
+            return dest
+        log.warning("cached copy of %s fails its checksum; downloading again", url)
+        cached.unlink()
+
+    last_error = None
+    for attempt in range(1, retries + 2):
+        try:
+            with atomic_path(dest) as tmp:
+                _download_once(url, tmp, timeout, user_agent)
+                if sha256 is not None:
+                    got = sha256_file(tmp)
+                    if got != sha256.lower():
+                        # A wrong checksum is not transient: refuse at once, keep nothing.
+                        raise _ChecksumMismatch(f"{url}: sha256 {got} does not match the expected {sha256.lower()}")
+            if cached is not None:
+                with atomic_path(cached) as tmp:
+                    shutil.copyfile(dest, tmp)
+            return dest
+        except _ChecksumMismatch as e:
+            raise DownloadError(f"{e}. The file was discarded; if the source was updated on purpose, "
+                                "update the checksum in the config") from None
+        except urllib.error.HTTPError as e:
+            last_error = f"HTTP {e.code} {e.reason}"
+            if e.code not in RETRY_STATUS:
+                break
+        except _Truncated as e:
+            last_error = str(e)
+        except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as e:
+            reason = getattr(e, "reason", e)
+            last_error = f"network error: {reason}"
+        if attempt <= retries:
+            wait = backoff * 2 ** (attempt - 1)
+            log.warning("download of %s failed (%s); retry %d/%d in %.1f s", url, last_error, attempt, retries, wait)
+            time.sleep(wait)
+    raise DownloadError(
+        f"could not download {url} after {retries + 1} attempts ({last_error}). "
+        "If this machine has no network, set the dataset's `source: embedded` to use the shipped data in resources/")
+
+
+class _ChecksumMismatch(Exception):
+    pass
+
+
+class _Truncated(Exception):
+    pass
+
+
+def _download_once(url: str, tmp: Path, timeout: float, user_agent: str) -> None:
+    req = urllib.request.Request(url, headers={"User-Agent": user_agent})
+    with urllib.request.urlopen(req, timeout=timeout) as resp, open(tmp, "wb") as out:
+        expected = resp.headers.get("Content-Length")
+        n = 0
+        try:
+            while block := resp.read(1 << 20):
+                out.write(block)
+                n += len(block)
+        except http_incomplete() as e:
+            raise _Truncated(f"truncated body: got {n + len(e.partial)} of {expected} bytes") from None
+        if expected is not None and n != int(expected):
+            raise _Truncated(f"truncated body: got {n} of {expected} bytes")
+
+
+def http_incomplete():
+    import http.client
+
+    return http.client.IncompleteRead
+
+
+def _basename(url: str) -> str:
+    name = url.rstrip("/").split("/")[-1].split("?")[0] or "download"
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:120]
+
+
+def _open_text(path):
+    """Open a downloaded file as text, whether gzip, zip (first member) or plain."""
+    path = Path(path)
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+    if magic[:2] == b"\x1f\x8b":
+        return io.TextIOWrapper(gzip.open(path), encoding="utf-8")
+    if magic == b"PK\x03\x04":
+        zf = zipfile.ZipFile(path)
+        member = next(n for n in zf.namelist() if not n.endswith("/"))
+        return io.TextIOWrapper(zf.open(member), encoding="utf-8")
+    return open(path, encoding="utf-8")
+
+
+# --- TCGA barcodes -------------------------------------------------------------------------
+
+def samples_from_barcodes(barcodes) -> pd.DataFrame:
+    """Sample sheet from TCGA barcodes: characters 14-15 give the sample type, 1-12 the patient."""
+    bc = pd.Series(list(barcodes), dtype=str)
+    code = bc.str[13:15]
+    condition = code.map(lambda c: "tumor" if c.isdigit() and int(c) < 10 else ("normal" if c.isdigit() and 10 <= int(c) < 20 else "other"))
+    return pd.DataFrame({"sample_barcode": bc, "patient_barcode": bc.str[:12], "sample_type_code": code,
+                         "condition": condition})
+
+
+# --- parsers: raw download -> staged layout ------------------------------------------------
+
+def prepare_xena(expression_file, clinical_file, out_expression, out_samples) -> None:
+    """UCSC Xena TCGA hub: `HiSeqV2` (genes x samples, log2(RSEM norm + 1)) + `<COHORT>_clinicalMatrix`."""
+    with _open_text(expression_file) as fh:
+        expr = pd.read_csv(fh, sep="\t")
+    expr = expr.rename(columns={expr.columns[0]: "gene_symbol"})
+    samples = samples_from_barcodes(expr.columns[1:])
+    with _open_text(clinical_file) as fh:
+        clin = pd.read_csv(fh, sep="\t", dtype=str)
+    keep = {"sampleID": "sample_id_xena", "gender": "gender",
+            "age_at_initial_pathologic_diagnosis": "age_at_diagnosis_years",
+            "pathologic_stage": "pathologic_stage"}
+    clin = clin[[c for c in keep if c in clin.columns]].rename(columns=keep)
+    if "sample_id_xena" not in clin.columns:
+        raise InputError(clinical_file, "sampleID", "column missing in the Xena clinical matrix",
+                         "check the `clinical_url` template points at a `<COHORT>_clinicalMatrix` file")
+    # Xena sample ids are the first 15 barcode characters (e.g. TCGA-A3-3358-01).
+    samples["sample_id_xena"] = samples["sample_barcode"].str[:15]
+    samples = samples.merge(clin.drop_duplicates("sample_id_xena"), on="sample_id_xena", how="left")
+    write_tsv(expr, out_expression)
+    write_tsv(samples.drop(columns="sample_id_xena"), out_samples)
+
+
+def prepare_gdc_matrix(matrix_file, out_expression, out_samples) -> None:
+    """A GDC genes x samples matrix (e.g. the Pan-Can Atlas EBPlusPlus file; ids `SYMBOL|ENTREZ`)."""
+    with _open_text(matrix_file) as fh:
+        expr = pd.read_csv(fh, sep="\t")
+    first = expr.columns[0]
+    ids = expr[first].astype(str)
+    expr.insert(1, "gene_symbol", ids.str.split("|").str[0])
+    expr = expr.rename(columns={first: "gene_id"})
+    write_tsv(expr, out_expression)
+    write_tsv(samples_from_barcodes(expr.columns[2:]), out_samples)
+
+
+def prepare_gtex(gct_file, attributes_file, out_expression, out_samples, tissues=None) -> None:
+    """GTEx GCT (2 header lines; Name, Description, samples) + sample attributes (SAMPID, SMTS)."""
+    with _open_text(gct_file) as fh:
+        fh.readline(), fh.readline()
+        expr = pd.read_csv(fh, sep="\t")
+    expr = expr.rename(columns={"Name": "gene_id", "Description": "gene_symbol"})
+    attrs = pd.read_csv(attributes_file, sep="\t", dtype=str)[["SAMPID", "SMTS"]]
+    attrs = attrs[attrs["SAMPID"].isin(expr.columns)].rename(columns={"SAMPID": "sample_id", "SMTS": "tissue"})
+    if tissues:
+        attrs = attrs[attrs["tissue"].isin(tissues)]
+        expr = expr[["gene_id", "gene_symbol", *attrs["sample_id"]]]
+    write_tsv(expr, out_expression)
+    write_tsv(attrs, out_samples)
+
+
+def prepare_cgga(expression_zip, clinical_zip, out_expression, out_samples) -> None:
+    """CGGA mRNAseq: RSEM genes (Gene_Name x CGGA_ID) + clinical table (CGGA_ID, PRS_type, Gender, Age...)."""
+    with _open_text(expression_zip) as fh:
+        expr = pd.read_csv(fh, sep="\t")
+    expr = expr.rename(columns={expr.columns[0]: "gene_symbol"})
+    with _open_text(clinical_zip) as fh:
+        clin = pd.read_csv(fh, sep="\t", dtype=str)
+    if "CGGA_ID" not in clin.columns:
+        raise InputError(clinical_zip, "CGGA_ID", "column missing in the CGGA clinical table",
+                         "check the `clinical_url` points at the mRNAseq clinical file")
+    clin = clin[clin["CGGA_ID"].isin(expr.columns)].rename(columns={"CGGA_ID": "sample_id"})
+    write_tsv(expr, out_expression)
+    write_tsv(clin, out_samples)
+
+
+def prepare_kegg(list_file, link_file, out_table, entrez_map=None) -> None:
+    """KEGG REST `/list/pathway/hsa` + `/link/hsa/pathway` (or `/link/hsa/<id>`) -> long table."""
+    with _open_text(list_file) as fh:
+        names = pd.read_csv(fh, sep="\t", header=None, names=["pathway_id", "pathway_name"], dtype=str)
+    names["pathway_id"] = names["pathway_id"].str.replace("path:", "", regex=False)
+    names["pathway_name"] = names["pathway_name"].str.replace(r" - Homo sapiens \(human\)$", "", regex=True)
+    with _open_text(link_file) as fh:
+        links = pd.read_csv(fh, sep="\t", header=None, names=["pathway_id", "gene"], dtype=str)
+    links["pathway_id"] = links["pathway_id"].str.replace("path:", "", regex=False)
+    links["entrez_id"] = links["gene"].str.replace("hsa:", "", regex=False)
+    table = links.merge(names, on="pathway_id", how="left")[["pathway_id", "pathway_name", "entrez_id"]]
+    if entrez_map is not None:
+        m = pd.read_csv(entrez_map, sep="\t", dtype=str, usecols=["entrez_id", "symbol"])
+        table = table.merge(m, on="entrez_id", how="left")
+    write_tsv(table, out_table)
+
+
+def prepare_l1000(gene_info_file, out_table) -> None:
+    """GEO GSE92742 `Broad_LINCS_gene_info`: keep rows with `pr_is_lm == 1` (the 978 landmarks)."""
+    with _open_text(gene_info_file) as fh:
+        info = pd.read_csv(fh, sep="\t", dtype=str)
+    need = ["pr_gene_id", "pr_gene_symbol", "pr_is_lm"]
+    for col in need:
+        if col not in info.columns:
+            raise InputError(gene_info_file, col, "column missing in the LINCS gene info file",
+                             "check `references.l1000_url` points at GSE92742_Broad_LINCS_gene_info.txt.gz")
+    lm = info[info["pr_is_lm"].str.strip() == "1"]
+    out = pd.DataFrame({"entrez_id": lm["pr_gene_id"], "symbol": lm["pr_gene_symbol"],
+                        "gene_title": lm.get("pr_gene_title", "")})
+    write_tsv(out, out_table)

@@ -1,0 +1,11 @@
+"""One error type for bad user input: it always names the file, the field and the fix."""
+
+from __future__ import annotations
+
+
+class InputError(Exception):
+    """Bad input a user can fix. Rendered as one line: file, field, problem, fix."""
+
+    def __init__(self, file: str, field: str, problem: str, fix: str):
+        self.file, self.field, self.problem, self.fix = str(file), str(field), problem, fix
+        super().__init__(f"{self.file}: field '{self.field}': {problem}. Fix: {fix}")

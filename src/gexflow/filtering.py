@@ -1,0 +1,176 @@
+"""Filter and normalise: bring every dataset to one scale, log2(x + 1) of a normalised value.
+
+Bulk scales (config `scale`):
+  counts       raw or expected counts: library-size filter, counts per million, log2(CPM + 1)
+  linear       normalised values (e.g. RSEM normalized, TPM): log2(x + 1)
+  log2_offset  log2(x + offset) with a pseudo-count other than 1 (MetaGSCA tables: 0.25):
+               undone to x, then log2(x + 1)
+  log2p1       already log2(x + 1) (UCSC Xena): kept
+  log_unknown  a log-like scale of undocumented unit (the GTEx/SEPIRA table): kept, and logged
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from gexflow.errors import InputError
+
+log = logging.getLogger("gexflow.filter")
+
+BULK_SCALES = ("counts", "linear", "log2_offset", "log2p1", "log_unknown")
+
+
+@dataclass
+class FilterStep:
+    step: str
+    samples: int
+    genes: int
+    note: str = ""
+
+
+def to_log2p1(X: np.ndarray, scale: str, *, log_offset: float | None = None, file="matrix") -> np.ndarray:
+    """Convert a samples x genes matrix on `scale` to log2(x + 1). Counts must go through `cpm` first."""
+    if scale not in BULK_SCALES:
+        raise InputError(file, "scale", f"unknown scale '{scale}'", f"use one of {', '.join(BULK_SCALES)}")
+    if scale in ("counts", "linear"):
+        check_nonnegative(X, file, scale)
+        return np.log2(X + 1.0)
+    if scale == "log2_offset":
+        # Values were rounded in the source, so 2**v - offset can be a hair below zero for true zeros.
+        linear = np.clip(np.exp2(X) - log_offset, 0.0, None)
+        return np.log2(linear + 1.0)
+    return X.copy()
+
+
+def check_nonnegative(X: np.ndarray, file, scale: str) -> None:
+    if (X < 0).any():
+        n = int((X < 0).sum())
+        raise InputError(file, "scale", f"{n} negative values, impossible on scale '{scale}'",
+                         "set the dataset's `scale` to the log scale the values are on (e.g. log2p1 or log2_offset)")
+
+
+def library_size_filter(counts: np.ndarray, min_library_size: float) -> np.ndarray:
+    """Boolean mask of samples whose total count reaches `min_library_size`."""
+    return counts.sum(axis=1) >= min_library_size
+
+
+def cpm(counts: np.ndarray) -> np.ndarray:
+    lib = counts.sum(axis=1, keepdims=True)
+    return counts / lib * 1e6
+
+
+def expressed_genes(log2x: np.ndarray, min_expression: float, min_fraction: float) -> np.ndarray:
+    """Genes at or above `min_expression` (log2(x+1)) in at least `min_fraction` of samples."""
+    return (log2x >= min_expression).mean(axis=0) >= min_fraction
+
+
+def normalise_bulk(X: np.ndarray, scale: str, params: dict, *, log_offset=None, file="matrix"):
+    """Scale conversion + filters for bulk data. Returns (log2(x+1) matrix, sample mask, gene mask, steps)."""
+    steps = [FilterStep("input", *X.shape)]
+    samples = np.ones(X.shape[0], dtype=bool)
+    if scale == "counts":
+        check_nonnegative(X, file, scale)
+        samples = library_size_filter(X, params["min_library_size"])
+        steps.append(FilterStep("library_size", int(samples.sum()), X.shape[1],
+                                f"total count >= {params['min_library_size']:g}"))
+        if not samples.any():
+            raise InputError(file, "filter.min_library_size", "no sample reaches the minimum library size",
+                             "lower `filter.min_library_size` or check the `scale` is really `counts`")
+        L = np.log2(cpm(X[samples]) + 1.0)
+    else:
+        if scale == "log_unknown":
+            log.warning("%s: scale is 'log_unknown': values are kept as they are (no transform); "
+                        "the low-expression threshold is applied on that scale", file)
+        L = to_log2p1(X, scale, log_offset=log_offset, file=file)
+    genes = expressed_genes(L, params["min_expression"], params["min_fraction"])
+    steps.append(FilterStep("low_expression", int(samples.sum()), int(genes.sum()),
+                            f">= {params['min_expression']:g} in >= {params['min_fraction']:.0%} of samples"))
+    if not genes.any():
+        raise InputError(file, "filter.min_expression",
+                         f"no gene is expressed at >= {params['min_expression']:g} in >= {params['min_fraction']:.0%} of samples, "
+                         "so the matrix is empty after filtering",
+                         "lower `filter.min_expression` or `filter.min_fraction`, or check the dataset's `scale`")
+    return L[:, genes], samples, genes, steps
+
+
+# --- z-scoring (the WGAN-GP paper: Z = (X - mu_j) / sigma_j, population SD) ------------------
+
+@dataclass
+class ZScore:
+    mean: np.ndarray
+    sd: np.ndarray
+
+    @classmethod
+    def fit(cls, X_train: np.ndarray) -> "ZScore":
+        """Fit on the training split only: validation/test statistics must not leak into the model."""
+        mean = X_train.mean(axis=0)
+        sd = X_train.std(axis=0, ddof=0)
+        # A gene constant in training carries no signal; dividing by 1 keeps it at 0 instead of NaN.
+        return cls(mean, np.where(sd > 0, sd, 1.0))
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        return (X - self.mean) / self.sd
+
+    def inverse_transform(self, Z: np.ndarray) -> np.ndarray:
+        return Z * self.sd + self.mean
+
+
+# --- single-cell (scanpy) ---------------------------------------------------------------------
+
+def looks_like_counts(X) -> tuple[bool, str]:
+    """Raw counts are non-negative integers; anything else is already normalised."""
+    import scipy.sparse as sp
+
+    data = X.data if sp.issparse(X) else np.asarray(X)
+    if data.size == 0:
+        return False, "matrix is empty"
+    if (data < 0).any():
+        return False, f"has negative values (min {data.min():.3g}): scaled, not counts"
+    if not np.allclose(data, np.round(data)):
+        return False, "has non-integer values: already normalised, not counts"
+    return True, "non-negative integers: raw counts"
+
+
+def qc_single_cell(adata, params: dict, file="matrix"):
+    """scanpy QC on raw counts; already-normalised input skips the count filters, with the reason logged.
+
+    Counts: keep genes with >= `min_gene_counts` reads in >= `min_cells` cells, cells with library
+    size >= `min_library_size`, then `normalize_total` and `log1p`. Scaled input with a `.raw` holding
+    log-normalised values uses `.raw` (scaling is a model-side choice, fitted on training data).
+    """
+    import scanpy as sc
+
+    steps = [FilterStep("input", adata.n_obs, adata.n_vars)]
+    is_counts, why = looks_like_counts(adata.X)
+    if is_counts:
+        adata = adata.copy()
+        X = adata.X
+        per_gene = np.asarray((X >= params["min_gene_counts"]).sum(axis=0)).ravel()
+        adata = adata[:, per_gene >= params["min_cells"]].copy()
+        steps.append(FilterStep("genes", adata.n_obs, adata.n_vars,
+                                f">= {params['min_gene_counts']} reads in >= {params['min_cells']} cells"))
+        sc.pp.filter_cells(adata, min_counts=params["min_library_size"])
+        steps.append(FilterStep("library_size", adata.n_obs, adata.n_vars, f">= {params['min_library_size']} counts"))
+        if adata.n_obs == 0 or adata.n_vars == 0:
+            raise InputError(file, "filter.single_cell", "no cells or genes left after QC",
+                             "lower `filter.single_cell.min_library_size`, `min_cells` or `min_gene_counts`")
+        adata.layers["counts"] = adata.X.copy()
+        sc.pp.normalize_total(adata, target_sum=params.get("target_sum"))
+        sc.pp.log1p(adata)
+        steps.append(FilterStep("normalize_total+log1p", adata.n_obs, adata.n_vars))
+        return adata, steps, f"raw counts ({why}); count filters applied"
+    reason = f"input {why}; count filters skipped"
+    if adata.raw is not None and (np.asarray(adata.X.min()) < 0):
+        adata = adata.raw.to_adata()
+        reason += "; using .raw (log-normalised values) instead of the scaled .X"
+    log.warning("%s: %s", file, reason)
+    steps.append(FilterStep("skipped_count_filters", adata.n_obs, adata.n_vars, reason))
+    return adata, steps, reason
+
+
+def steps_table(steps: list[FilterStep]) -> pd.DataFrame:
+    return pd.DataFrame([s.__dict__ for s in steps])

@@ -1,0 +1,189 @@
+"""Reading and atomically writing gexflow's tables and matrices.
+
+Matrices pass between stages as AnnData `.h5ad` (samples x genes, covariates in `obs`,
+gene ids and symbols in `var`); tables as TSV. Every write goes to a temporary file in the
+destination directory and is renamed into place, so a failed or interrupted step never
+leaves a partial output behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+
+from gexflow.errors import InputError
+
+log = logging.getLogger("gexflow.io")
+
+
+@contextlib.contextmanager
+def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to `dest`; rename it onto `dest` only if the block succeeds."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part" + "".join(dest.suffixes), dir=dest.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_tsv(df: pd.DataFrame, dest, index: bool = False) -> None:
+    with atomic_path(dest) as tmp:
+        df.to_csv(tmp, sep="\t", index=index, compression="gzip" if str(dest).endswith(".gz") else None)
+
+
+def write_json(obj, dest) -> None:
+    with atomic_path(dest) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def write_h5ad(adata, dest) -> None:
+    with atomic_path(dest) as tmp:
+        adata.write_h5ad(tmp)
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, (np.ndarray,)):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def sha256_file(path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_sha256sums(path) -> dict[str, str]:
+    """Parse a `sha256sum`-format file into {relative path: hex digest}."""
+    sums = {}
+    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split(maxsplit=1)
+        if len(parts) != 2 or len(parts[0]) != 64:
+            raise InputError(path, f"line {n}", f"not a '<sha256>  <path>' line: {line!r}",
+                             "regenerate it with `sha256sum` from the resources directory")
+        sums[parts[1].lstrip("*").strip()] = parts[0].lower()
+    return sums
+
+
+def expected_sha256(path, sums_file) -> str | None:
+    """The checksum `sums_file` records for `path` (paths in it are relative to its directory)."""
+    sums_file = Path(sums_file)
+    if not sums_file.exists():
+        return None
+    try:
+        rel = Path(path).resolve().relative_to(sums_file.parent.resolve())
+    except ValueError:
+        return None
+    return read_sha256sums(sums_file).get(rel.as_posix())
+
+
+def read_expression_table(path, gene_id_column: str, annotation_columns: list[str] = (),
+                          duplicates: str = "error", missing: str = "error") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read a genes x samples TSV. Returns (samples x genes float matrix, per-gene annotation).
+
+    Refuses a missing id column, non-numeric or missing values, and duplicate gene ids; with
+    `duplicates="drop_identical"`, rows repeating a gene id with identical values (one gene
+    listed once per Ensembl id) are collapsed to the first, and differing duplicates still fail.
+    With `missing="drop_genes"`, genes with any missing value are dropped (and counted in the log).
+    """
+    try:
+        raw = pd.read_csv(path, sep="\t", low_memory=False)
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise InputError(path, "(whole file)", f"cannot be read as a tab-separated table ({e})",
+                         "point the dataset's `matrix` at a genes x samples TSV (optionally .gz)") from None
+    if gene_id_column not in raw.columns:
+        raise InputError(path, gene_id_column, f"gene id column not found (columns start {list(raw.columns[:4])})",
+                         "set the dataset's `gene_id_column` to the name of the first column")
+    missing_ann = [c for c in annotation_columns if c not in raw.columns]
+    if missing_ann:
+        raise InputError(path, missing_ann[0], "annotation column not found",
+                         "remove it from the dataset's `annotation_columns` or fix its spelling")
+    ids = raw[gene_id_column].astype(str)
+    if duplicates == "drop_identical":
+        value_cols = [c for c in raw.columns if c not in (gene_id_column, *annotation_columns)]
+        same = raw.duplicated(subset=[gene_id_column, *value_cols])
+        if same.any():
+            log.info("%s: %d rows repeat a gene id with identical values; kept the first of each", path, int(same.sum()))
+            raw = raw.loc[~same].reset_index(drop=True)
+            ids = raw[gene_id_column].astype(str)
+    dup = ids[ids.duplicated()].unique()
+    if len(dup):
+        raise InputError(path, gene_id_column, f"{len(dup)} duplicate gene ids (e.g. {', '.join(map(str, dup[:5]))})",
+                         "make gene ids unique (aggregate or drop duplicated rows) before running gexflow")
+    ann = raw[[gene_id_column, *annotation_columns]].copy()
+    ann.index = pd.Index(ids, name="gene_id")
+    values = raw.drop(columns=[gene_id_column, *annotation_columns])
+    if values.shape[1] == 0:
+        raise InputError(path, "(sample columns)", "no sample columns", "the matrix needs one column per sample")
+    non_numeric = [c for c in values.columns if not pd.api.types.is_numeric_dtype(values[c])]
+    if non_numeric:
+        raise InputError(path, non_numeric[0], "column is not numeric",
+                         "list non-numeric gene annotation columns under the dataset's `annotation_columns`")
+    X = values.to_numpy(dtype=np.float64).T
+    if missing == "drop_genes":
+        ok = np.isfinite(X).all(axis=0)
+        if not ok.all():
+            log.warning("%s: dropped %d genes with missing values (`missing_values: drop_genes`)", path, int((~ok).sum()))
+            X, ann, ids = X[:, ok], ann.loc[ok], ids[ok]
+    nan_rows, nan_cols = np.nonzero(~np.isfinite(X))
+    if len(nan_rows):
+        raise InputError(path, values.columns[nan_rows[0]],
+                         f"{len(nan_rows)} missing or non-finite values (first at gene {ids.iloc[nan_cols[0]]})",
+                         "impute or drop those genes/samples, or set the dataset's `missing_values: drop_genes`")
+    dup_s = values.columns[values.columns.duplicated()]
+    if len(dup_s):
+        raise InputError(path, dup_s[0], "duplicate sample column", "give every sample a unique column name")
+    return pd.DataFrame(X, index=pd.Index(values.columns, name="sample_id"), columns=ann.index), ann
+
+
+def read_sample_sheet(path, sample_id_column: str, required: list[str], matrix_samples: pd.Index) -> pd.DataFrame:
+    """Read a sample sheet (one row per sample) and check it against the matrix's sample columns."""
+    try:
+        sheet = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, na_values=[""])
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise InputError(path, "(whole file)", f"cannot be read as a tab-separated table ({e})",
+                         "point the dataset's `samples` at a TSV with one row per sample") from None
+    for col in [sample_id_column, *required]:
+        if col not in sheet.columns:
+            raise InputError(path, col, f"required column missing (columns: {', '.join(sheet.columns[:8])})",
+                             "add the column or change the dataset's `*_column` setting to an existing one")
+    ids = sheet[sample_id_column]
+    if ids.isna().any():
+        raise InputError(path, sample_id_column, "empty sample id", "fill in every sample id")
+    if ids.duplicated().any():
+        raise InputError(path, sample_id_column, f"duplicate sample id {ids[ids.duplicated()].iloc[0]}",
+                         "list each sample once")
+    for col in required:
+        if sheet[col].isna().any():
+            raise InputError(path, col, f"empty value for sample {ids[sheet[col].isna()].iloc[0]}",
+                             "fill in the column for every sample or drop those samples from the sheet")
+    absent = ids[~ids.isin(matrix_samples)]
+    if len(absent):
+        raise InputError(path, sample_id_column,
+                         f"{len(absent)} samples are not columns of the matrix (e.g. {', '.join(absent[:3])})",
+                         "remove them from the sample sheet or use the matrix that holds them")
+    return sheet.set_index(sample_id_column, drop=False).rename_axis("sample_id")

@@ -1,0 +1,129 @@
+# Shared helpers: config checks, the hashes that version each stage's directory, and the
+# target list. Only light imports here: every snakemake call, a no-op rerun included, runs this.
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+
+# Lets `--sdm conda` runs (gexflow not pip-installed in the base env) import the library.
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+from gexflow.config import check_config, check_datasets, section_hash
+from gexflow.errors import InputError
+
+CONFIG_NAME = ", ".join(str(f) for f in workflow.configfiles) or "config"
+try:
+    check_config(
+        config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml", CONFIG_NAME
+    )
+except InputError as e:
+    raise WorkflowError(str(e)) from None
+validate(config, "../schemas/config.schema.yaml")
+try:
+    check_datasets(config, CONFIG_NAME)
+except InputError as e:
+    raise WorkflowError(str(e)) from None
+
+DATASETS = config["datasets"]
+RUN_DATASETS = config["run"]["datasets"]
+REMOTE_URL_KEYS = {
+    "embedded": [],
+    "xena": ["xena_expression", "xena_clinical"],
+    "gdc": ["gdc_data"],
+    "gtex": ["gtex_gct", "gtex_attributes"],
+    "cgga": ["cgga_expression", "cgga_clinical"],
+}
+SOURCE_KEYS = ["kind", "source", "matrix", "samples", "cohort", "gdc_file_id", "tissues"]
+
+
+def source_urls(ds):
+    """The concrete URLs a remote dataset downloads, with {cohort}/{file_id} filled in."""
+    d = DATASETS[ds]
+    fill = {"cohort": d.get("cohort", ""), "file_id": d.get("gdc_file_id", "")}
+    return [config["download"]["urls"][k].format(**fill) for k in REMOTE_URL_KEYS[d["source"]]]
+
+
+def download_hash(ds):
+    d = DATASETS[ds]
+    urls = source_urls(ds)
+    sums = {u: config["download"]["checksums"].get(u) for u in urls}
+    return section_hash({k: d.get(k) for k in SOURCE_KEYS}, urls, sums)
+
+
+def download_dir(ds):
+    return f"results/{ds}/download-{DATASETS[ds]['source']}-{download_hash(ds)}"
+
+
+def effective_filter(ds):
+    """The filter settings a dataset uses: single-cell QC keys, or bulk keys with overrides."""
+    f = config["filter"]
+    if DATASETS[ds]["kind"] == "single_cell":
+        return dict(f["single_cell"])
+    bulk = {k: f[k] for k in ("min_expression", "min_fraction", "min_library_size")}
+    bulk.update(DATASETS[ds].get("filter", {}))
+    return bulk
+
+
+def filter_hash(ds):
+    return section_hash(download_hash(ds), DATASETS[ds], effective_filter(ds))
+
+
+def filter_dir(ds):
+    return f"results/{ds}/filter-{filter_hash(ds)}"
+
+
+def references_hash():
+    r = config["references"]
+    if r["source"] == "embedded":
+        return section_hash(r)
+    u = config["download"]["urls"]
+    return section_hash(r["source"], r["entrez_map"], u["kegg_rest"], u["l1000_gene_info"])
+
+
+def references_dir():
+    return f"results/references/download-{config['references']['source']}-{references_hash()}"
+
+
+def check_hash(expected, got, what):
+    """Return the stage hash; refuse to (re)build a directory whose hash is not the config's.
+
+    Outputs are only valid for the settings their hash names: a stale hash requested by path
+    would otherwise be rebuilt with the current settings under the old name.
+    """
+    if expected != got:
+        raise WorkflowError(
+            f"{what}: requested hash {got} does not match the current config ({expected}); "
+            "old stage directories are kept as they were, request the current targets instead"
+        )
+    return expected
+
+
+def dataset_config(wildcards):
+    return DATASETS[wildcards.dataset]
+
+
+def filter_inputs(wildcards):
+    ds = wildcards.dataset
+    check_hash(filter_hash(ds), wildcards.fhash, ds)
+    inputs = {"code": package_sources("filtering.py", "plots.py")}
+    if DATASETS[ds]["kind"] == "single_cell":
+        inputs["matrix"] = f"{download_dir(ds)}/matrix.h5ad"
+    else:
+        inputs["expression"] = f"{download_dir(ds)}/expression.tsv.gz"
+        inputs["samples"] = f"{download_dir(ds)}/samples.tsv"
+        inputs["entrez_map"] = config["references"]["entrez_map"]
+    return inputs
+
+
+def package_sources(*modules):
+    """Library files a rule's results depend on: editing them reruns the rule."""
+    return [f"src/gexflow/{m}" for m in ("__init__.py", "errors.py", "io.py", *modules)]
+
+
+def final_targets():
+    targets = [
+        f"{references_dir()}/kegg_pathways.tsv",
+        f"{references_dir()}/l1000_landmarks.tsv",
+    ]
+    for ds in RUN_DATASETS:
+        targets += [f"{filter_dir(ds)}/filtered.h5ad", f"{filter_dir(ds)}/filter_qc.png"]
+    return targets

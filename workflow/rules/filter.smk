@@ -1,0 +1,31 @@
+# Filter / normalise stage: every dataset brought to log2(x + 1) of a normalised value, lowly
+# expressed genes dropped (bulk), scanpy QC (single-cell). Output: AnnData, samples x genes.
+
+
+rule filter_normalise:
+    input:
+        unpack(filter_inputs),
+    output:
+        h5ad="results/{dataset}/filter-{fhash}/filtered.h5ad",
+        steps="results/{dataset}/filter-{fhash}/filter_steps.tsv",
+        qc=report(
+            "results/{dataset}/filter-{fhash}/filter_qc.png",
+            caption="../report/filter_qc.rst",
+            category="1. Data",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "figure": "filter QC"},
+        ),
+    params:
+        dataset=lambda w: DATASETS[w.dataset],
+        filter=lambda w: effective_filter(w.dataset),
+    log:
+        "logs/{dataset}/filter-{fhash}.log",
+    benchmark:
+        "results/benchmarks/{dataset}/filter-{fhash}.tsv"
+    resources:
+        mem_mb=4000,
+        runtime="30m",
+    conda:
+        "../../envs/filter.yaml"
+    script:
+        "../../scripts/filter_normalise.py"

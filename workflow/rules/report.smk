@@ -1,0 +1,25 @@
+# Report stage: the run manifest (nf-core pipeline_info style). Its content (versions, git
+# describe, device) is gathered inside the script, never in params, so it does not force reruns.
+
+
+rule write_manifest:
+    input:
+        final_targets(),
+    output:
+        manifest=report(
+            "results/pipeline_info/manifest.json",
+            caption="../report/manifest.rst",
+            category="9. Pipeline info",
+            labels={"file": "run manifest"},
+        ),
+    params:
+        config=config,
+    log:
+        "logs/pipeline_info/manifest.log",
+    resources:
+        mem_mb=1000,
+        runtime="10m",
+    conda:
+        "../../envs/report.yaml"
+    script:
+        "../../scripts/write_manifest.py"
