@@ -18,7 +18,7 @@ include: "workflow/rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         final_targets(),
         "results/pipeline_info/manifest.json",
-    default_target: True

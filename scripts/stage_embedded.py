@@ -8,7 +8,7 @@ from gexflow.staging import stage_file  # noqa: E402
 
 
 def main(smk):
-    sums = smk.input.sums
+    sums = smk.input.get("sums") or None
     if "expression" in smk.output.keys():
         stage_file(smk.input.matrix, smk.output.expression, sums, compress=True)
         stage_file(smk.input.samples, smk.output.samples, sums)

@@ -9,7 +9,7 @@ from gexflow.staging import stage_references  # noqa: E402
 
 
 def main(smk):
-    stage_references(smk.input.kegg, smk.input.l1000, smk.input.entrez_map, smk.input.sums,
+    stage_references(smk.input.kegg, smk.input.l1000, smk.input.entrez_map, smk.input.get("sums") or None,
                      smk.output.kegg, smk.output.l1000)
 
 

@@ -91,6 +91,8 @@ def read_sha256sums(path) -> dict[str, str]:
 
 def expected_sha256(path, sums_file) -> str | None:
     """The checksum `sums_file` records for `path` (paths in it are relative to its directory)."""
+    if not sums_file:
+        return None
     sums_file = Path(sums_file)
     if not sums_file.exists():
         return None

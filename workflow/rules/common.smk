@@ -13,7 +13,9 @@ from gexflow.errors import InputError
 CONFIG_NAME = ", ".join(str(f) for f in workflow.configfiles) or "config"
 try:
     check_config(
-        config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml", CONFIG_NAME
+        config,
+        Path(workflow.basedir) / "workflow/schemas/config.schema.yaml",
+        CONFIG_NAME,
     )
 except InputError as e:
     raise WorkflowError(str(e)) from None
@@ -32,14 +34,33 @@ REMOTE_URL_KEYS = {
     "gtex": ["gtex_gct", "gtex_attributes"],
     "cgga": ["cgga_expression", "cgga_clinical"],
 }
-SOURCE_KEYS = ["kind", "source", "matrix", "samples", "cohort", "gdc_file_id", "tissues"]
+SOURCE_KEYS = [
+    "kind",
+    "source",
+    "matrix",
+    "samples",
+    "cohort",
+    "gdc_file_id",
+    "tissues",
+]
 
 
 def source_urls(ds):
     """The concrete URLs a remote dataset downloads, with {cohort}/{file_id} filled in."""
     d = DATASETS[ds]
     fill = {"cohort": d.get("cohort", ""), "file_id": d.get("gdc_file_id", "")}
-    return [config["download"]["urls"][k].format(**fill) for k in REMOTE_URL_KEYS[d["source"]]]
+    return [
+        config["download"]["urls"][k].format(**fill)
+        for k in REMOTE_URL_KEYS[d["source"]]
+    ]
+
+
+def kegg_urls():
+    """KEGG REST: pathway ids + names, then every human pathway's Entrez members."""
+    base = config["download"]["urls"]["kegg_rest"].rstrip("/")
+    return [
+        f"{base}/{endpoint}" for endpoint in ("list/pathway/hsa", "link/hsa/pathway")
+    ]
 
 
 def download_hash(ds):
@@ -76,7 +97,9 @@ def references_hash():
     if r["source"] == "embedded":
         return section_hash(r)
     u = config["download"]["urls"]
-    return section_hash(r["source"], r["entrez_map"], u["kegg_rest"], u["l1000_gene_info"])
+    return section_hash(
+        r["source"], r["entrez_map"], u["kegg_rest"], u["l1000_gene_info"]
+    )
 
 
 def references_dir():
@@ -95,6 +118,14 @@ def check_hash(expected, got, what):
             "old stage directories are kept as they were, request the current targets instead"
         )
     return expected
+
+
+def checksum_file(path):
+    """The SHA256SUMS nearest above a shipped file (resources/ or tests/data/), or none."""
+    for parent in Path(path).parents:
+        if (parent / "SHA256SUMS").exists():
+            return str(parent / "SHA256SUMS")
+    return []
 
 
 def dataset_config(wildcards):
@@ -125,5 +156,8 @@ def final_targets():
         f"{references_dir()}/l1000_landmarks.tsv",
     ]
     for ds in RUN_DATASETS:
-        targets += [f"{filter_dir(ds)}/filtered.h5ad", f"{filter_dir(ds)}/filter_qc.png"]
+        targets += [
+            f"{filter_dir(ds)}/filtered.h5ad",
+            f"{filter_dir(ds)}/filter_qc.png",
+        ]
     return targets

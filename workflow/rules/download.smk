@@ -6,19 +6,19 @@ rule stage_embedded_bulk:
     input:
         matrix=lambda w: dataset_config(w)["matrix"],
         samples=lambda w: dataset_config(w)["samples"],
-        sums="resources/SHA256SUMS",
+        sums=lambda w: checksum_file(dataset_config(w)["matrix"]),
     output:
         expression="results/{dataset}/download-embedded-{dhash}/expression.tsv.gz",
         samples="results/{dataset}/download-embedded-{dhash}/samples.tsv",
-    params:
-        stage_hash=lambda w: check_hash(download_hash(w.dataset), w.dhash, w.dataset),
     log:
         "logs/{dataset}/download-embedded-{dhash}.log",
+    conda:
+        "../../envs/download.yaml"
     resources:
         mem_mb=500,
         runtime="5m",
-    conda:
-        "../../envs/download.yaml"
+    params:
+        stage_hash=lambda w: check_hash(download_hash(w.dataset), w.dhash, w.dataset),
     script:
         "../../scripts/stage_embedded.py"
 
@@ -26,18 +26,18 @@ rule stage_embedded_bulk:
 rule stage_embedded_single_cell:
     input:
         matrix=lambda w: dataset_config(w)["matrix"],
-        sums="resources/SHA256SUMS",
+        sums=lambda w: checksum_file(dataset_config(w)["matrix"]),
     output:
         matrix="results/{dataset}/download-embedded-{dhash}/matrix.h5ad",
-    params:
-        stage_hash=lambda w: check_hash(download_hash(w.dataset), w.dhash, w.dataset),
     log:
         "logs/{dataset}/download-embedded-{dhash}.log",
+    conda:
+        "../../envs/download.yaml"
     resources:
         mem_mb=500,
         runtime="5m",
-    conda:
-        "../../envs/download.yaml"
+    params:
+        stage_hash=lambda w: check_hash(download_hash(w.dataset), w.dhash, w.dataset),
     script:
         "../../scripts/stage_embedded.py"
 
@@ -46,17 +46,17 @@ rule download_xena:
     output:
         expression="results/{dataset}/download-xena-{dhash}/expression.tsv.gz",
         samples="results/{dataset}/download-xena-{dhash}/samples.tsv",
+    log:
+        "logs/{dataset}/download-xena-{dhash}.log",
+    conda:
+        "../../envs/download.yaml"
+    resources:
+        mem_mb=4000,
+        runtime="60m",
     params:
         urls=lambda w: source_urls(w.dataset),
         download=config["download"],
         stage_hash=lambda w: check_hash(download_hash(w.dataset), w.dhash, w.dataset),
-    log:
-        "logs/{dataset}/download-xena-{dhash}.log",
-    resources:
-        mem_mb=4000,
-        runtime="60m",
-    conda:
-        "../../envs/download.yaml"
     script:
         "../../scripts/download_source.py"
 
@@ -65,17 +65,17 @@ rule download_gdc:
     output:
         expression="results/{dataset}/download-gdc-{dhash}/expression.tsv.gz",
         samples="results/{dataset}/download-gdc-{dhash}/samples.tsv",
+    log:
+        "logs/{dataset}/download-gdc-{dhash}.log",
+    conda:
+        "../../envs/download.yaml"
+    resources:
+        mem_mb=16000,
+        runtime="120m",
     params:
         urls=lambda w: source_urls(w.dataset),
         download=config["download"],
         stage_hash=lambda w: check_hash(download_hash(w.dataset), w.dhash, w.dataset),
-    log:
-        "logs/{dataset}/download-gdc-{dhash}.log",
-    resources:
-        mem_mb=16000,
-        runtime="120m",
-    conda:
-        "../../envs/download.yaml"
     script:
         "../../scripts/download_source.py"
 
@@ -84,18 +84,18 @@ rule download_gtex:
     output:
         expression="results/{dataset}/download-gtex-{dhash}/expression.tsv.gz",
         samples="results/{dataset}/download-gtex-{dhash}/samples.tsv",
+    log:
+        "logs/{dataset}/download-gtex-{dhash}.log",
+    conda:
+        "../../envs/download.yaml"
+    resources:
+        mem_mb=16000,
+        runtime="120m",
     params:
         urls=lambda w: source_urls(w.dataset),
         download=config["download"],
         tissues=lambda w: dataset_config(w).get("tissues"),
         stage_hash=lambda w: check_hash(download_hash(w.dataset), w.dhash, w.dataset),
-    log:
-        "logs/{dataset}/download-gtex-{dhash}.log",
-    resources:
-        mem_mb=16000,
-        runtime="120m",
-    conda:
-        "../../envs/download.yaml"
     script:
         "../../scripts/download_source.py"
 
@@ -104,17 +104,17 @@ rule download_cgga:
     output:
         expression="results/{dataset}/download-cgga-{dhash}/expression.tsv.gz",
         samples="results/{dataset}/download-cgga-{dhash}/samples.tsv",
+    log:
+        "logs/{dataset}/download-cgga-{dhash}.log",
+    conda:
+        "../../envs/download.yaml"
+    resources:
+        mem_mb=4000,
+        runtime="60m",
     params:
         urls=lambda w: source_urls(w.dataset),
         download=config["download"],
         stage_hash=lambda w: check_hash(download_hash(w.dataset), w.dhash, w.dataset),
-    log:
-        "logs/{dataset}/download-cgga-{dhash}.log",
-    resources:
-        mem_mb=4000,
-        runtime="60m",
-    conda:
-        "../../envs/download.yaml"
     script:
         "../../scripts/download_source.py"
 
@@ -124,19 +124,19 @@ rule stage_embedded_references:
         kegg=config["references"]["kegg"],
         l1000=config["references"]["l1000"],
         entrez_map=config["references"]["entrez_map"],
-        sums="resources/SHA256SUMS",
+        sums=checksum_file(config["references"]["kegg"]),
     output:
         kegg="results/references/download-embedded-{rhash}/kegg_pathways.tsv",
         l1000="results/references/download-embedded-{rhash}/l1000_landmarks.tsv",
-    params:
-        stage_hash=lambda w: check_hash(references_hash(), w.rhash, "references"),
     log:
         "logs/references/download-embedded-{rhash}.log",
+    conda:
+        "../../envs/download.yaml"
     resources:
         mem_mb=500,
         runtime="5m",
-    conda:
-        "../../envs/download.yaml"
+    params:
+        stage_hash=lambda w: check_hash(references_hash(), w.rhash, "references"),
     script:
         "../../scripts/stage_references.py"
 
@@ -146,20 +146,17 @@ rule download_kegg:
         entrez_map=config["references"]["entrez_map"],
     output:
         kegg="results/references/download-remote-{rhash}/kegg_pathways.tsv",
-    params:
-        urls=[
-            config["download"]["urls"]["kegg_rest"] + "/list/pathway/hsa",
-            config["download"]["urls"]["kegg_rest"] + "/link/hsa/pathway",
-        ],
-        download=config["download"],
-        stage_hash=lambda w: check_hash(references_hash(), w.rhash, "references"),
     log:
         "logs/references/download-kegg-{rhash}.log",
+    conda:
+        "../../envs/download.yaml"
     resources:
         mem_mb=1000,
         runtime="15m",
-    conda:
-        "../../envs/download.yaml"
+    params:
+        urls=kegg_urls(),
+        download=config["download"],
+        stage_hash=lambda w: check_hash(references_hash(), w.rhash, "references"),
     script:
         "../../scripts/download_source.py"
 
@@ -167,16 +164,16 @@ rule download_kegg:
 rule download_l1000:
     output:
         l1000="results/references/download-remote-{rhash}/l1000_landmarks.tsv",
+    log:
+        "logs/references/download-l1000-{rhash}.log",
+    conda:
+        "../../envs/download.yaml"
+    resources:
+        mem_mb=1000,
+        runtime="15m",
     params:
         urls=[config["download"]["urls"]["l1000_gene_info"]],
         download=config["download"],
         stage_hash=lambda w: check_hash(references_hash(), w.rhash, "references"),
-    log:
-        "logs/references/download-l1000-{rhash}.log",
-    resources:
-        mem_mb=1000,
-        runtime="15m",
-    conda:
-        "../../envs/download.yaml"
     script:
         "../../scripts/download_source.py"

@@ -15,17 +15,17 @@ rule filter_normalise:
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "figure": "filter QC"},
         ),
-    params:
-        dataset=lambda w: DATASETS[w.dataset],
-        filter=lambda w: effective_filter(w.dataset),
     log:
         "logs/{dataset}/filter-{fhash}.log",
     benchmark:
         "results/benchmarks/{dataset}/filter-{fhash}.tsv"
+    conda:
+        "../../envs/filter.yaml"
     resources:
         mem_mb=4000,
         runtime="30m",
-    conda:
-        "../../envs/filter.yaml"
+    params:
+        dataset=lambda w: DATASETS[w.dataset],
+        filter=lambda w: effective_filter(w.dataset),
     script:
         "../../scripts/filter_normalise.py"

@@ -12,14 +12,14 @@ rule write_manifest:
             category="9. Pipeline info",
             labels={"file": "run manifest"},
         ),
-    params:
-        config=config,
     log:
         "logs/pipeline_info/manifest.log",
+    conda:
+        "../../envs/report.yaml"
     resources:
         mem_mb=1000,
         runtime="10m",
-    conda:
-        "../../envs/report.yaml"
+    params:
+        config=config,
     script:
         "../../scripts/write_manifest.py"

@@ -1,0 +1,54 @@
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO / "tests" / "data"
+KIRC_SUBSET = DATA / "kirc_subset_log2rsem.tsv.gz"
+KIRC_SAMPLES = DATA / "kirc_subset_samples.tsv"
+TINY_CONFIG = REPO / "tests" / "config" / "tiny.yaml"
+SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    """A scratch working directory that sees the repo's shipped files through symlinks."""
+    for name in ("resources", "src", "tests", "config"):
+        os.symlink(REPO / name, tmp_path / name)
+    return tmp_path
+
+
+def snakemake(workdir, *args, timeout=600, env=None):
+    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir), *map(str, args)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def copy_tiny_config(workdir, name="config.yaml", **edits):
+    """The tiny config, optionally with nested edits given as dotted keys ('filter.min_expression')."""
+    import yaml
+
+    cfg = yaml.safe_load(TINY_CONFIG.read_text())
+    for dotted, value in edits.items():
+        node = cfg
+        *parents, last = dotted.split(".")
+        for p in parents:
+            node = node[p]
+        if value is _DELETE:
+            del node[last]
+        else:
+            node[last] = value
+    path = Path(workdir) / name
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+_DELETE = object()
+DELETE = _DELETE
+
+
+def have_snakemake():
+    return shutil.which(SNAKEMAKE) is not None

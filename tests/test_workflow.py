@@ -1,0 +1,160 @@
+"""The Snakemake DAG itself: lint, formatting, dry run, and end-to-end runs of the tiny config."""
+
+import gzip
+import http.server
+import json
+import re
+import subprocess
+import threading
+from functools import partial
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import KIRC_SAMPLES, KIRC_SUBSET, REPO, SNAKEMAKE, copy_tiny_config, snakemake
+from gexflow.io import sha256_file
+
+pytestmark = pytest.mark.workflow
+
+
+def _ok(result):
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
+    return result.stdout + result.stderr
+
+
+def planned_jobs(output: str) -> dict:
+    """Parse the 'Job stats' table of a dry run into {rule: count}."""
+    m = re.search(r"Job stats:\n.*?\n-+\s+-+\n(.*?)\ntotal", output, re.S)
+    if not m:
+        return {}
+    return {name: int(n) for name, n in (line.split() for line in m.group(1).strip().splitlines())}
+
+
+def test_lint_is_clean():
+    out = _ok(subprocess.run([SNAKEMAKE, "--lint"], cwd=REPO, capture_output=True, text=True, timeout=300))
+    assert "Lints for" not in out
+    assert "Congratulations" in out
+
+
+def test_snakefmt_clean():
+    snakefmt = str(Path(SNAKEMAKE).parent / "snakefmt")
+    _ok(subprocess.run([snakefmt, "--check", "Snakefile", "workflow/rules"], cwd=REPO, capture_output=True,
+                       text=True, timeout=120))
+
+
+def test_default_config_dry_run(workdir):
+    out = _ok(snakemake(workdir, "-n"))
+    jobs = planned_jobs(out)
+    assert jobs["filter_normalise"] == 6
+    assert jobs["stage_embedded_bulk"] == 5 and jobs["stage_embedded_single_cell"] == 1
+    assert jobs["write_manifest"] == 1
+
+
+def test_end_to_end_tiny_config(workdir):
+    cfg = copy_tiny_config(workdir)
+    _ok(snakemake(workdir, "--cores", 2, "--configfile", cfg))
+
+    manifest = json.loads((workdir / "results/pipeline_info/manifest.json").read_text())
+    assert manifest["seed"] == 7 and manifest["config"]["run"]["datasets"] == ["kirc_subset", "pbmc68k"]
+    assert manifest["packages"]["snakemake"] == "9.27.1" and manifest["device"]["type"] in ("cpu", "cuda")
+    assert len(manifest["config_sha256"]) == 64
+    h5ads = [p for p in manifest["outputs"] if p.endswith("filtered.h5ad")]
+    assert len(h5ads) == 2
+    for path, digest in manifest["outputs"].items():
+        assert sha256_file(workdir / path) == digest
+
+    kirc = ad.read_h5ad(workdir / next(p for p in h5ads if "kirc_subset" in p))
+    raw = pd.read_csv(KIRC_SUBSET, sep="\t", index_col=0)
+    assert kirc.n_obs == 144 and 0 < kirc.n_vars <= raw.shape[0]
+    gene = kirc.var_names[0]
+    expected = np.log2(np.maximum(2.0 ** raw.loc[gene, kirc.obs_names].to_numpy() - 0.25, 0) + 1)
+    np.testing.assert_allclose(kirc[:, gene].X.ravel(), expected, rtol=1e-6)
+    assert kirc.obs["age_at_diagnosis_years"].dtype == np.float64
+    assert set(kirc.obs["condition"]) == {"tumor", "normal"}
+
+    # A second run has nothing to do.
+    out = _ok(snakemake(workdir, "--cores", 2, "--configfile", cfg))
+    assert "Nothing to be done" in out
+
+    # Changing one bulk filter parameter reruns that filter and what is downstream of it only.
+    cfg2 = copy_tiny_config(workdir, "cfg2.yaml", **{"filter.min_expression": 2.0})
+    jobs = planned_jobs(_ok(snakemake(workdir, "-n", "--configfile", cfg2)))
+    assert jobs == {"filter_normalise": 1, "write_manifest": 1, "all": 1}, jobs
+    # ... and a single-cell QC parameter reruns the single-cell filter only.
+    cfg3 = copy_tiny_config(workdir, "cfg3.yaml", **{"filter.single_cell.min_cells": 10})
+    jobs = planned_jobs(_ok(snakemake(workdir, "-n", "--configfile", cfg3)))
+    assert jobs == {"filter_normalise": 1, "write_manifest": 1, "all": 1}, jobs
+    # The old stage directory stays: versioned, not overwritten.
+    _ok(snakemake(workdir, "--cores", 2, "--configfile", cfg2))
+    assert len(list((workdir / "results/kirc_subset").glob("filter-*"))) == 2
+
+
+def test_bad_config_on_the_command_line_stops_before_any_job(workdir):
+    cfg = copy_tiny_config(workdir, **{"filter.min_fraction": 1.5})
+    r = snakemake(workdir, "--cores", 1, "--configfile", cfg)
+    assert r.returncode != 0
+    assert "field 'filter.min_fraction'" in r.stderr and "Fix:" in r.stderr
+    assert not (workdir / "results").exists()
+
+
+def test_bad_input_leaves_no_partial_output(workdir):
+    broken = workdir / "broken_samples.tsv"
+    sheet = pd.read_csv(KIRC_SAMPLES, sep="\t", dtype=str)
+    sheet.loc[0, "sample_barcode"] = "TCGA-XX-0000-01A"
+    sheet.to_csv(broken, sep="\t", index=False)
+    cfg = copy_tiny_config(workdir, **{"datasets.kirc_subset.samples": str(broken), "run.datasets": ["kirc_subset"]})
+    r = snakemake(workdir, "--cores", 1, "--configfile", cfg)
+    assert r.returncode != 0
+    assert "field 'sample_barcode'" in r.stderr and "TCGA-XX-0000-01A" in r.stderr
+    assert not list((workdir / "results/kirc_subset").glob("filter-*/*"))
+
+
+def _xena_fixture(root: Path):
+    """Real KIRC subset rewritten in the UCSC Xena hub layout (HiSeqV2: log2(RSEM + 1);
+    clinicalMatrix keyed by the 15-character sample id)."""
+    expr = pd.read_csv(KIRC_SUBSET, sep="\t", index_col=0)
+    xena = np.log2(np.maximum(2.0 ** expr - 0.25, 0) + 1).round(4)
+    xena.index.name = "sample"
+    d = root / "download"
+    d.mkdir(parents=True)
+    with gzip.open(d / "TCGA.KIRC.sampleMap%2FHiSeqV2.gz", "wt") as fh:
+        xena.to_csv(fh, sep="\t")
+    sheet = pd.read_csv(KIRC_SAMPLES, sep="\t", dtype=str)
+    clin = pd.DataFrame({"sampleID": sheet["sample_barcode"].str[:15], "gender": sheet["gender"],
+                         "age_at_initial_pathologic_diagnosis": sheet["age_at_diagnosis_years"],
+                         "pathologic_stage": sheet["pathologic_stage"]})
+    with gzip.open(d / "KIRC_clinicalMatrix.gz", "wt") as fh:
+        clin.to_csv(fh, sep="\t", index=False)
+
+
+def test_xena_download_rule_matches_embedded_data(workdir, tmp_path):
+    served = tmp_path / "served"
+    _xena_fixture(served)
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *a: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        xena_ds = {"kind": "bulk", "source": "xena", "cohort": "KIRC", "scale": "log2p1",
+                   "gene_id_column": "gene_symbol", "sample_id_column": "sample_barcode",
+                   "condition_column": "condition", "patient_column": "patient_barcode",
+                   "categorical_covariates": ["condition", "gender"], "numerical_covariates": ["age_at_diagnosis_years"]}
+        cfg = copy_tiny_config(workdir, **{
+            "download.urls.xena_expression": base + "/download/TCGA.{cohort}.sampleMap%252FHiSeqV2.gz",
+            "download.urls.xena_clinical": base + "/download/{cohort}_clinicalMatrix.gz",
+            "datasets.kirc_xena": xena_ds, "run.datasets": ["kirc_subset", "kirc_xena"]})
+        _ok(snakemake(workdir, "--cores", 2, "--configfile", cfg))
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    emb = ad.read_h5ad(next((workdir / "results/kirc_subset").glob("filter-*/filtered.h5ad")))
+    xen = ad.read_h5ad(next((workdir / "results/kirc_xena").glob("filter-*/filtered.h5ad")))
+    assert list(xen.var_names) == list(emb.var_names)
+    xen = xen[list(emb.obs_names)]
+    np.testing.assert_allclose(xen.X, emb.X, atol=1e-4)
+    assert (xen.obs["condition"].astype(str).values == emb.obs["condition"].astype(str).values).all()
+    np.testing.assert_array_equal(xen.obs["age_at_diagnosis_years"], emb.obs["age_at_diagnosis_years"])
