@@ -14,6 +14,8 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/download.smk"
 include: "workflow/rules/filter.smk"
+include: "workflow/rules/deg.smk"
+include: "workflow/rules/select.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -64,6 +64,18 @@ def check_datasets(config: dict, config_file: str = "config") -> None:
         if name not in datasets:
             raise InputError(config_file, "run.datasets", f"'{name}' is not a key of `datasets`",
                              f"use one of: {', '.join(datasets)}")
+    for stage in ("deg", "select"):
+        for name in config[stage]["datasets"]:
+            if name not in datasets:
+                raise InputError(config_file, f"{stage}.datasets", f"'{name}' is not a key of `datasets`",
+                                 f"use one of: {', '.join(datasets)}")
+            if datasets[name]["kind"] != "bulk":
+                raise InputError(config_file, f"{stage}.datasets", f"'{name}' is single-cell",
+                                 "DEG calling and gene selection run on bulk datasets; remove it from the list")
+            if stage == "deg" and not datasets[name].get("condition_column"):
+                raise InputError(config_file, f"datasets.{name}.condition_column", "required for DEG calling",
+                                 "name the sample sheet column holding the tumour/normal labels")
+    _check_select_sets(config["select"]["sets"], config_file)
     for name, ds in datasets.items():
         where = f"datasets.{name}"
         if ds["source"] == "embedded":
@@ -86,3 +98,30 @@ def check_datasets(config: dict, config_file: str = "config") -> None:
         if ds["scale"] == "log2_offset" and "log_offset" not in ds:
             raise InputError(config_file, f"{where}.log_offset", "required for `scale: log2_offset`",
                              "set the pseudo-count the values were logged with (0.25 for the MetaGSCA tables)")
+
+
+def _check_select_sets(sets: dict, config_file: str) -> None:
+    for name, spec in sets.items():
+        where = f"select.sets.{name}"
+        method = spec["method"]
+        if method == "kegg" and not spec.get("pathways"):
+            raise InputError(config_file, f"{where}.pathways", "required for `method: kegg`",
+                             "list KEGG pathway ids, e.g. [hsa05211]")
+        if method in ("union", "intersection"):
+            for part in spec.get("of", []):
+                if part not in sets:
+                    raise InputError(config_file, f"{where}.of", f"'{part}' is not a set under `select.sets`",
+                                     f"use some of: {', '.join(k for k in sets if k != name)}")
+            if len(spec.get("of", [])) < 2:
+                raise InputError(config_file, f"{where}.of", f"`method: {method}` needs at least two sets",
+                                 "list two or more set names")
+    # Unions of unions are fine; a cycle is not.
+    def visit(name, trail):
+        if name in trail:
+            raise InputError(config_file, f"select.sets.{name}.of", f"circular definition {' -> '.join(trail + [name])}",
+                             "make the union/intersection refer only to sets defined without it")
+        for part in sets[name].get("of", []) if sets[name]["method"] in ("union", "intersection") else []:
+            visit(part, trail + [name])
+
+    for name in sets:
+        visit(name, [])

@@ -150,14 +150,90 @@ def package_sources(*modules):
     return [f"src/gexflow/{m}" for m in ("__init__.py", "errors.py", "io.py", *modules)]
 
 
+def deg_settings():
+    # `datasets` only says where to run; it must not change the DEG directory's hash.
+    return {k: v for k, v in config["deg"].items() if k != "datasets"}
+
+
+def deg_hash(ds):
+    return section_hash(filter_hash(ds), deg_settings())
+
+
+def deg_dir(ds):
+    return f"results/{ds}/deg-{deg_hash(ds)}"
+
+
+def deg_inputs(wildcards):
+    ds = wildcards.dataset
+    check_hash(deg_hash(ds), wildcards.ghash, ds)
+    return {
+        "h5ad": f"{filter_dir(ds)}/filtered.h5ad",
+        "code": package_sources("deg.py", "plots.py"),
+    }
+
+
+SELECT_SETS = config["select"]["sets"]
+
+
+def select_spec(name):
+    """A set's settings as the selection step sees them (DEG sets carry the correction used)."""
+    spec = dict(SELECT_SETS[name])
+    if spec["method"] == "deg":
+        spec["correction"] = config["deg"]["correction"]
+    return spec
+
+
+def select_hash(ds, name):
+    spec = SELECT_SETS[name]
+    method = spec["method"]
+    if method in ("kegg", "l1000"):
+        upstream = [filter_hash(ds), references_hash()]
+    elif method == "deg":
+        upstream = [deg_hash(ds)]
+    else:
+        upstream = [select_hash(ds, part) for part in spec["of"]]
+    return section_hash(upstream, select_spec(name))
+
+
+def select_dir(ds, name):
+    return f"results/{ds}/select-{name}-{select_hash(ds, name)}"
+
+
+def select_inputs(wildcards):
+    ds, name = wildcards.dataset, wildcards.selection
+    if name not in SELECT_SETS:
+        raise WorkflowError(f"no gene set '{name}' under `select.sets`")
+    check_hash(select_hash(ds, name), wildcards.shash, f"{ds}/{name}")
+    method = SELECT_SETS[name]["method"]
+    inputs = {"code": package_sources("selection.py")}
+    if method == "kegg":
+        inputs["h5ad"] = f"{filter_dir(ds)}/filtered.h5ad"
+        inputs["kegg"] = f"{references_dir()}/kegg_pathways.tsv"
+    elif method == "l1000":
+        inputs["h5ad"] = f"{filter_dir(ds)}/filtered.h5ad"
+        inputs["l1000"] = f"{references_dir()}/l1000_landmarks.tsv"
+    elif method == "deg":
+        inputs["degs"] = f"{deg_dir(ds)}/degs.tsv"
+    else:
+        parts = SELECT_SETS[name]["of"]
+        inputs["parts"] = [f"{select_dir(ds, part)}/genes.tsv" for part in parts]
+    return inputs
+
+
 def final_targets():
     targets = [
         f"{references_dir()}/kegg_pathways.tsv",
         f"{references_dir()}/l1000_landmarks.tsv",
     ]
     for ds in RUN_DATASETS:
+        targets += [f"{filter_dir(ds)}/{f}" for f in ("filtered.h5ad", "filter_qc.png")]
+    for ds in config["deg"]["datasets"]:
         targets += [
-            f"{filter_dir(ds)}/filtered.h5ad",
-            f"{filter_dir(ds)}/filter_qc.png",
+            f"{deg_dir(ds)}/{f}" for f in ("degs.tsv", "summary.tsv", "volcano.png")
         ]
+    for ds in config["select"]["datasets"]:
+        for name in SELECT_SETS:
+            targets += [
+                f"{select_dir(ds, name)}/{f}" for f in ("genes.tsv", "coverage.tsv")
+            ]
     return targets
