@@ -50,6 +50,7 @@ def test_default_config_dry_run(workdir):
     jobs = planned_jobs(out)
     assert jobs["filter_normalise"] == 6
     assert jobs["stage_embedded_bulk"] == 5 and jobs["stage_embedded_single_cell"] == 1
+    assert jobs["call_degs"] == 2 and jobs["select_genes"] == 4
     assert jobs["write_manifest"] == 1
 
 
@@ -63,6 +64,8 @@ def test_end_to_end_tiny_config(workdir):
     assert len(manifest["config_sha256"]) == 64
     h5ads = [p for p in manifest["outputs"] if p.endswith("filtered.h5ad")]
     assert len(h5ads) == 2
+    assert sum(p.endswith("volcano.png") for p in manifest["outputs"]) == 1
+    assert sum(p.endswith("genes.tsv") for p in manifest["outputs"]) == 4
     for path, digest in manifest["outputs"].items():
         assert sha256_file(workdir / path) == digest
 
@@ -75,6 +78,14 @@ def test_end_to_end_tiny_config(workdir):
     assert kirc.obs["age_at_diagnosis_years"].dtype == np.float64
     assert set(kirc.obs["condition"]) == {"tumor", "normal"}
 
+    summary = pd.read_csv(next((workdir / "results/kirc_subset").glob("deg-*/summary.tsv")), sep="\t", index_col=0)["value"]
+    assert summary["design"] == "paired" and int(summary["matched_pairs"]) == 72
+    degs = pd.read_csv(next((workdir / "results/kirc_subset").glob("deg-*/degs.tsv")), sep="\t")
+    assert int(summary["deg_both"]) == int(degs["deg"].sum()) > 0
+    union = pd.read_csv(next((workdir / "results/kirc_subset").glob("select-kegg_rcc_or_deg-*/genes.tsv")), sep="\t")
+    kegg = pd.read_csv(next((workdir / "results/kirc_subset").glob("select-kegg_rcc-*/genes.tsv")), sep="\t")
+    assert set(kegg["gene_id"]) | set(degs.loc[degs["deg"], "gene_id"]) == set(union["gene_id"])
+
     # A second run has nothing to do.
     out = _ok(snakemake(workdir, "--cores", 2, "--configfile", cfg))
     assert "Nothing to be done" in out
@@ -82,7 +93,11 @@ def test_end_to_end_tiny_config(workdir):
     # Changing one bulk filter parameter reruns that filter and what is downstream of it only.
     cfg2 = copy_tiny_config(workdir, "cfg2.yaml", **{"filter.min_expression": 2.0})
     jobs = planned_jobs(_ok(snakemake(workdir, "-n", "--configfile", cfg2)))
-    assert jobs == {"filter_normalise": 1, "write_manifest": 1, "all": 1}, jobs
+    assert jobs == {"filter_normalise": 1, "call_degs": 1, "select_genes": 4, "write_manifest": 1, "all": 1}, jobs
+    # A DEG setting reruns the DEG call and the selections built on it, not KEGG/L1000 or the filter.
+    cfg4 = copy_tiny_config(workdir, "cfg4.yaml", **{"deg.alpha": 0.01})
+    jobs = planned_jobs(_ok(snakemake(workdir, "-n", "--configfile", cfg4)))
+    assert jobs == {"call_degs": 1, "select_genes": 2, "write_manifest": 1, "all": 1}, jobs
     # ... and a single-cell QC parameter reruns the single-cell filter only.
     cfg3 = copy_tiny_config(workdir, "cfg3.yaml", **{"filter.single_cell.min_cells": 10})
     jobs = planned_jobs(_ok(snakemake(workdir, "-n", "--configfile", cfg3)))

@@ -1,0 +1,185 @@
+"""DEG calling against per-gene scipy (paired and unpaired, with ties and zeros, every scipy method
+branch) on real data, corrections against independent references, fold change, design choice."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.stats as st
+
+from conftest import REPO
+from gexflow import deg
+from gexflow.errors import InputError
+
+RTOL = 1e-9
+
+
+def _pairs(name, linear):
+    expr = pd.read_csv(REPO / f"resources/tcga/{name}", sep="\t", index_col=0)
+    sheet = pd.read_csv(REPO / f"resources/tcga/{name.split('_')[0]}_paired_samples.tsv", sep="\t", dtype=str)
+    t = sheet[sheet.condition == "tumor"].set_index("patient_barcode")["sample_barcode"].sort_index()
+    n = sheet[sheet.condition == "normal"].set_index("patient_barcode")["sample_barcode"].loc[t.index]
+    L = np.log2(expr + 1) if linear else np.log2(np.maximum(2.0 ** expr - 0.25, 0) + 1)
+    return L[t.values].to_numpy(), L[n.values].to_numpy()
+
+
+@pytest.fixture(scope="module")
+def kirp():
+    return _pairs("kirp_paired_rsem_norm.tsv.gz", linear=True)  # 17,759 genes x 32 pairs, zeros and ties
+
+
+@pytest.fixture(scope="module")
+def kirc():
+    return _pairs("kirc_paired_log2rsem.tsv.gz", linear=False)  # 3,811 genes x 72 pairs
+
+
+def _per_gene(fn, T, N, **kw):
+    out = np.array([(r.statistic, r.pvalue) for r in (fn(T[i], N[i], **kw) for i in range(len(T)))])
+    return out[:, 0], out[:, 1]
+
+
+def _assert_matches_scipy(res, stat, p):
+    finite = np.isfinite(p)
+    np.testing.assert_allclose(res.pvalue[finite], p[finite], rtol=RTOL, atol=0)
+    np.testing.assert_allclose(res.statistic[finite], stat[finite], rtol=RTOL, atol=0)
+    assert np.all(res.pvalue[~finite] == 1.0)  # scipy's NaN (all differences zero) is p = 1 here
+
+
+def test_paired_matches_per_gene_scipy_on_kirp(kirp):
+    T, N = kirp
+    rows = np.random.default_rng(0).choice(len(T), 4000, replace=False)
+    T, N = T[rows], N[rows]
+    res = deg.wilcoxon_signed_rank(T, N)
+    stat, p = _per_gene(st.wilcoxon, T, N)
+    _assert_matches_scipy(res, stat, p)
+    methods = set(res.method)
+    assert {"exact", "asymptotic"} <= methods  # both branches exercised on this real data
+    assert ((T - N) == 0).any(axis=1).sum() > 0  # genes with zero differences are in the sample
+    # scipy's own axis=1 call falls back to the normal approximation for every gene here.
+    axis1 = st.wilcoxon(T, N, axis=1).pvalue
+    ratio = res.pvalue / axis1
+    assert np.max(np.maximum(ratio, 1 / ratio)) > 100
+
+
+def test_paired_matches_per_gene_scipy_on_kirc(kirc):
+    T, N = kirc
+    res = deg.wilcoxon_signed_rank(T, N)
+    stat, p = _per_gene(st.wilcoxon, T, N)
+    _assert_matches_scipy(res, stat, p)
+    assert set(res.method) <= {"asymptotic", "constant"}  # n = 72 > 50: scipy never uses exact
+
+
+def test_small_paired_sets_use_scipy_permutation_branch(kirp):
+    T, N = kirp
+    T, N = T[:400, :10], N[:400, :10]  # 10 real pairs: n <= 13 with ties/zeros -> permutation
+    res = deg.wilcoxon_signed_rank(T, N)
+    stat, p = _per_gene(st.wilcoxon, T, N)
+    _assert_matches_scipy(res, stat, p)
+    assert (res.method == "permutation").any() and (res.method == "exact").any()
+
+
+def test_unpaired_matches_per_gene_scipy(kirp):
+    T, N = kirp
+    rows = np.random.default_rng(1).choice(len(T), 3000, replace=False)
+    res = deg.mann_whitney_u(T[rows], N[rows])
+    stat, p = _per_gene(st.mannwhitneyu, T[rows], N[rows])
+    _assert_matches_scipy(res, stat, p)
+    # Small groups (6 vs 7 real samples): exact for tie-free genes, normal approximation otherwise.
+    Ts, Ns = T[rows, :6], N[rows, 10:17]
+    res = deg.mann_whitney_u(Ts, Ns)
+    stat, p = _per_gene(st.mannwhitneyu, Ts, Ns)
+    _assert_matches_scipy(res, stat, p)
+    assert {"exact", "asymptotic"} <= set(res.method)
+
+
+def test_constant_gene_gets_p_one_not_nan():
+    synthetic = np.array([[2.0, 2.0, 2.0, 2.0], [1.0, 2.0, 3.0, 4.0]])
+    r = deg.wilcoxon_signed_rank(synthetic, synthetic * 0 + 2.0)
+    assert r.pvalue[0] == 1.0 and r.method[0] == "constant"
+    r = deg.mann_whitney_u(synthetic[:1], synthetic[:1])
+    assert r.pvalue[0] == 1.0
+    assert np.isfinite(deg.wilcoxon_signed_rank(synthetic, synthetic[::-1]).pvalue).all()
+
+
+def test_exact_table_matches_scipy_distribution():
+    for n in (5, 20, 32):
+        table = deg.wilcoxon_exact_pvalues(n)
+        assert len(table) == n * (n + 1) // 2 + 1
+        # Statistic k is reached by making exactly the ranks in a subset positive.
+        for k in (0, 3, n, n * (n + 1) // 4):
+            signs = np.full(n, -1.0)
+            remaining = k
+            for r in range(n, 0, -1):
+                if r <= remaining:
+                    signs[r - 1], remaining = 1.0, remaining - r
+            d = signs * np.arange(1, n + 1)
+            assert table[k] == pytest.approx(st.wilcoxon(d, method="exact").pvalue, rel=RTOL)
+
+
+def test_corrections_match_independent_references(kirc):
+    T, N = kirc
+    p = deg.wilcoxon_signed_rank(T, N).pvalue
+    np.testing.assert_allclose(deg.adjust_pvalues(p, "bonferroni"), np.minimum(p * len(p), 1.0), rtol=1e-12)
+    np.testing.assert_allclose(deg.adjust_pvalues(p, "fdr_bh"), st.false_discovery_control(p, method="bh"), rtol=1e-10)
+
+
+def _obs(n_pairs=6, extra_tumours=0):
+    rows = []
+    for i in range(n_pairs):
+        rows += [(f"P{i}", "tumor"), (f"P{i}", "normal")]
+    rows += [(f"Q{i}", "tumor") for i in range(extra_tumours)]
+    return pd.DataFrame(rows, columns=["patient", "condition"], index=[f"s{i}" for i in range(len(rows))])
+
+
+def _design(obs, design="auto", min_pairs=5, min_group=3):
+    return deg.choose_design(obs, condition_column="condition", patient_column="patient", tumour_label="tumor",
+                             normal_label="normal", design=design, min_pairs=min_pairs,
+                             min_samples_per_group=min_group, file="x.h5ad")
+
+
+def test_design_choice():
+    d = _design(_obs(6, extra_tumours=2))
+    assert d.kind == "paired" and d.n_pairs == 6
+    assert (_obs(6, 2)["patient"].iloc[d.tumour].to_numpy() == _obs(6, 2)["patient"].iloc[d.normal].to_numpy()).all()
+    d = _design(_obs(4, extra_tumours=3))
+    assert d.kind == "unpaired" and len(d.tumour) == 7 and "only 4 matched pairs" in d.note
+    assert _design(_obs(6), design="unpaired").kind == "unpaired"
+    with pytest.raises(InputError, match="deg.design: unpaired"):
+        _design(_obs(4, 3), design="paired")
+
+
+def test_design_bad_inputs():
+    obs = _obs(6)
+    with pytest.raises(InputError, match=r"0 samples labelled 'normal'.*tumor \(6\)"):
+        _design(obs[obs.condition == "tumor"])
+    with pytest.raises(InputError, match="at least 8 per group"):
+        _design(obs, min_group=8)
+    with pytest.raises(InputError, match="condition column not found"):
+        deg.choose_design(obs, condition_column="status", patient_column="patient", tumour_label="tumor",
+                          normal_label="normal", design="auto", min_pairs=5, min_samples_per_group=3)
+
+
+def test_call_degs_table_fold_change_and_flags(kirc):
+    T, N = kirc
+    X = np.concatenate([T, N], axis=1).T  # samples x genes, log2(x+1)
+    k = T.shape[1]
+    design = deg.Design("paired", np.arange(k), np.arange(k, 2 * k), k, "paired")
+    var = pd.DataFrame({"symbol": [f"g{i}" for i in range(X.shape[1])]}, index=[f"g{i}" for i in range(X.shape[1])])
+    table = deg.call_degs(X, var, design, alpha=0.05, correction="bonferroni", log2fc_threshold=1.5)
+    lin_t, lin_n = (2 ** T - 1).mean(axis=1), (2 ** N - 1).mean(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expected = np.log2(lin_t / lin_n)
+    finite = np.isfinite(expected)
+    np.testing.assert_allclose(table["log2fc"].to_numpy()[finite], expected[finite], rtol=1e-12)
+    assert (table["deg_test"] == (table["p_bonferroni"] <= 0.05)).all()
+    assert (table["deg_fold_change"] == (table["log2fc"].abs() >= 1.5)).all()
+    assert (table["deg"] == (table["deg_test"] & table["deg_fold_change"])).all()
+    assert 0 < table["deg"].sum() < len(table)
+    # CA9 is up in clear-cell RCC: positive log2fc = higher in tumour.
+    symbols = pd.read_csv(REPO / "resources/tcga/kirc_paired_log2rsem.tsv.gz", sep="\t", usecols=[0]).iloc[:, 0]
+    ca9 = int(np.flatnonzero(symbols.to_numpy() == "CA9")[0])
+    assert table.loc[ca9, "log2fc"] > 3 and table.loc[ca9, "deg"]
+
+
+def test_log2fc_zero_means():
+    fc = deg.log2_fold_change(np.array([0.0, 4.0, 0.0]), np.array([0.0, 0.0, 2.0]))
+    assert fc[0] == 0 and fc[1] == np.inf and fc[2] == -np.inf
