@@ -86,6 +86,12 @@ def test_end_to_end_tiny_config(workdir):
     kegg = pd.read_csv(next((workdir / "results/kirc_subset").glob("select-kegg_rcc-*/genes.tsv")), sep="\t")
     assert set(kegg["gene_id"]) | set(degs.loc[degs["deg"], "gene_id"]) == set(union["gene_id"])
 
+    # The HTML report builds and carries every stage's entries.
+    _ok(snakemake(workdir, "--configfile", cfg, "--report", workdir / "report.html"))
+    html = (workdir / "report.html").read_text(errors="replace")
+    for entry in ("1. Data", "2. DEGs", "3. Gene selection", "9. Pipeline info", "volcano.png", "coverage.tsv"):
+        assert entry in html, entry
+
     # A second run has nothing to do.
     out = _ok(snakemake(workdir, "--cores", 2, "--configfile", cfg))
     assert "Nothing to be done" in out

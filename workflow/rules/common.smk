@@ -12,14 +12,18 @@ from gexflow.errors import InputError
 
 CONFIG_NAME = ", ".join(str(f) for f in workflow.configfiles) or "config"
 try:
-    check_config(
-        config,
-        Path(workflow.basedir) / "workflow/schemas/config.schema.yaml",
-        CONFIG_NAME,
-    )
-except InputError as e:
-    raise WorkflowError(str(e)) from None
-validate(config, "../schemas/config.schema.yaml")
+    validate(config, "../schemas/config.schema.yaml")  # also fills in schema defaults
+except WorkflowError:
+    # Only on failure: turn jsonschema's multi-line dump into one line naming field and fix.
+    try:
+        check_config(
+            config,
+            Path(workflow.basedir) / "workflow/schemas/config.schema.yaml",
+            CONFIG_NAME,
+        )
+    except InputError as e:
+        raise WorkflowError(str(e)) from None
+    raise
 try:
     check_datasets(config, CONFIG_NAME)
 except InputError as e:
