@@ -1,3 +1,4 @@
+import contextlib
 import os
 import shutil
 import subprocess
@@ -52,3 +53,21 @@ DELETE = _DELETE
 
 def have_snakemake():
     return shutil.which(SNAKEMAKE) is not None
+
+
+@contextlib.contextmanager
+def serve_directory(root):
+    """Serve `root` over HTTP on 127.0.0.1 (a free port) for the duration of the block."""
+    import http.server
+    import threading
+    from functools import partial
+
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

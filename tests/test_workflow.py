@@ -1,12 +1,9 @@
 """The Snakemake DAG itself: lint, formatting, dry run, and end-to-end runs of the tiny config."""
 
 import gzip
-import http.server
 import json
 import re
 import subprocess
-import threading
-from functools import partial
 from pathlib import Path
 
 import anndata as ad
@@ -14,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import KIRC_SAMPLES, KIRC_SUBSET, REPO, SNAKEMAKE, copy_tiny_config, snakemake
+from conftest import KIRC_SAMPLES, KIRC_SUBSET, REPO, SNAKEMAKE, copy_tiny_config, serve_directory, snakemake
 from gexflow.io import sha256_file
 
 pytestmark = pytest.mark.workflow
@@ -154,24 +151,16 @@ def _xena_fixture(root: Path):
 def test_xena_download_rule_matches_embedded_data(workdir, tmp_path):
     served = tmp_path / "served"
     _xena_fixture(served)
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
-    handler.log_message = lambda *a: None
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    try:
-        xena_ds = {"kind": "bulk", "source": "xena", "cohort": "KIRC", "scale": "log2p1",
-                   "gene_id_column": "gene_symbol", "sample_id_column": "sample_barcode",
-                   "condition_column": "condition", "patient_column": "patient_barcode",
-                   "categorical_covariates": ["condition", "gender"], "numerical_covariates": ["age_at_diagnosis_years"]}
+    xena_ds = {"kind": "bulk", "source": "xena", "cohort": "KIRC", "scale": "log2p1",
+               "gene_id_column": "gene_symbol", "sample_id_column": "sample_barcode",
+               "condition_column": "condition", "patient_column": "patient_barcode",
+               "categorical_covariates": ["condition", "gender"], "numerical_covariates": ["age_at_diagnosis_years"]}
+    with serve_directory(served) as base:
         cfg = copy_tiny_config(workdir, **{
             "download.urls.xena_expression": base + "/download/TCGA.{cohort}.sampleMap%252FHiSeqV2.gz",
             "download.urls.xena_clinical": base + "/download/{cohort}_clinicalMatrix.gz",
             "datasets.kirc_xena": xena_ds, "run.datasets": ["kirc_subset", "kirc_xena"]})
         _ok(snakemake(workdir, "--cores", 2, "--configfile", cfg))
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
     emb = ad.read_h5ad(next((workdir / "results/kirc_subset").glob("filter-*/filtered.h5ad")))
     xen = ad.read_h5ad(next((workdir / "results/kirc_xena").glob("filter-*/filtered.h5ad")))
     assert list(xen.var_names) == list(emb.var_names)
@@ -179,3 +168,41 @@ def test_xena_download_rule_matches_embedded_data(workdir, tmp_path):
     np.testing.assert_allclose(xen.X, emb.X, atol=1e-4)
     assert (xen.obs["condition"].astype(str).values == emb.obs["condition"].astype(str).values).all()
     np.testing.assert_array_equal(xen.obs["age_at_diagnosis_years"], emb.obs["age_at_diagnosis_years"])
+
+
+def _remote_references_fixture(root: Path):
+    """The shipped KEGG and L1000 tables rewritten in the KEGG REST and GEO gene_info layouts."""
+    kegg = pd.read_csv(REPO / "resources/genesets/kegg_hsa_pathways_gagedata2017.tsv", sep="\t", dtype=str)
+    (root / "list/pathway").mkdir(parents=True)
+    names = kegg.drop_duplicates("pathway_id")
+    (root / "list/pathway/hsa").write_text("".join(
+        f"path:{p}\t{n} - Homo sapiens (human)\n" for p, n in zip(names.pathway_id, names.pathway_name)))
+    (root / "link/hsa").mkdir(parents=True)
+    (root / "link/hsa/pathway").write_text("".join(
+        f"path:{p}\thsa:{e}\n" for p, e in zip(kegg.pathway_id, kegg.entrez_id)))
+    lm = pd.read_csv(REPO / "resources/genesets/l1000_landmark_genes_978.tsv", sep="\t", dtype=str)
+    info = pd.DataFrame({"pr_gene_id": lm.entrez_id, "pr_gene_symbol": lm.gene_symbol_lincs,
+                         "pr_gene_title": lm.gene_title_lincs, "pr_is_lm": "1", "pr_is_bing": "1"})
+    with gzip.open(root / "gene_info.txt.gz", "wt") as fh:
+        info.to_csv(fh, sep="\t", index=False)
+
+
+def test_remote_references_give_the_same_gene_lists(workdir, tmp_path):
+    served = tmp_path / "served"
+    _remote_references_fixture(served)
+    emb_cfg = copy_tiny_config(workdir, "embedded.yaml", **{"run.datasets": ["kirc_subset"], "deg.datasets": [],
+                                                           "select.sets": {"rcc": {"method": "kegg", "pathways": ["hsa05211"]},
+                                                                           "lm": {"method": "l1000"}}})
+    _ok(snakemake(workdir, "--cores", 2, "--configfile", emb_cfg))
+    with serve_directory(served) as base:
+        cfg = copy_tiny_config(workdir, "remote.yaml", **{
+            "run.datasets": ["kirc_subset"], "deg.datasets": [], "references.source": "remote",
+            "select.sets": {"rcc": {"method": "kegg", "pathways": ["hsa05211"]}, "lm": {"method": "l1000"}},
+            "download.urls.kegg_rest": base, "download.urls.l1000_gene_info": base + "/gene_info.txt.gz"})
+        out = _ok(snakemake(workdir, "--cores", 2, "--configfile", cfg))
+    assert "download_kegg" in out and "download_l1000" in out
+    sel = workdir / "results/kirc_subset"
+    for name in ("rcc", "lm"):
+        lists = [pd.read_csv(p / "genes.tsv", sep="\t") for p in sorted(sel.glob(f"select-{name}-*"))]
+        assert len(lists) == 2  # one per reference source, each in its own hashed directory
+        assert set(lists[0]["gene_id"]) == set(lists[1]["gene_id"]) and len(lists[0]) > 0

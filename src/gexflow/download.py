@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import io
 import logging
 import shutil
@@ -107,16 +108,10 @@ def _download_once(url: str, tmp: Path, timeout: float, user_agent: str) -> None
             while block := resp.read(1 << 20):
                 out.write(block)
                 n += len(block)
-        except http_incomplete() as e:
+        except http.client.IncompleteRead as e:
             raise _Truncated(f"truncated body: got {n + len(e.partial)} of {expected} bytes") from None
         if expected is not None and n != int(expected):
             raise _Truncated(f"truncated body: got {n} of {expected} bytes")
-
-
-def http_incomplete():
-    import http.client
-
-    return http.client.IncompleteRead
 
 
 def _basename(url: str) -> str:

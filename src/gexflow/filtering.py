@@ -69,7 +69,11 @@ def expressed_genes(log2x: np.ndarray, min_expression: float, min_fraction: floa
 
 
 def normalise_bulk(X: np.ndarray, scale: str, params: dict, *, log_offset=None, file="matrix"):
-    """Scale conversion + filters for bulk data. Returns (log2(x+1) matrix, sample mask, gene mask, steps)."""
+    """Scale conversion + filters for bulk data.
+
+    Returns (log2(x+1) of the kept samples, all genes; sample mask; gene mask; steps): the caller
+    keeps `L[:, genes]` and can still plot the genes the filter dropped.
+    """
     steps = [FilterStep("input", *X.shape)]
     samples = np.ones(X.shape[0], dtype=bool)
     if scale == "counts":
@@ -94,7 +98,7 @@ def normalise_bulk(X: np.ndarray, scale: str, params: dict, *, log_offset=None, 
                          f"no gene is expressed at >= {params['min_expression']:g} in >= {params['min_fraction']:.0%} of samples, "
                          "so the matrix is empty after filtering",
                          "lower `filter.min_expression` or `filter.min_fraction`, or check the dataset's `scale`")
-    return L[:, genes], samples, genes, steps
+    return L, samples, genes, steps
 
 
 # --- z-scoring (the WGAN-GP paper: Z = (X - mu_j) / sigma_j, population SD) ------------------

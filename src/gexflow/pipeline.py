@@ -54,14 +54,10 @@ def _filter_bulk(inputs, ds, params):
     X = X.loc[sheet.index]
     L, keep_samples, keep_genes, steps = filtering.normalise_bulk(
         X.to_numpy(), ds["scale"], params, log_offset=ds.get("log_offset"), file=matrix_file)
-    if ds["scale"] == "counts":
-        pre = np.log2(filtering.cpm(X.to_numpy()[keep_samples]) + 1.0)
-    else:
-        pre = filtering.to_log2p1(X.to_numpy(), ds["scale"], log_offset=ds.get("log_offset"), file=matrix_file)
-    means = pre.mean(axis=0)
+    means = L.mean(axis=0)
     obs = _obs(sheet[keep_samples], ds, sheet_file)
     var = _var(genes[keep_genes], ds, inputs["entrez_map"])
-    adata = ad.AnnData(X=L.astype(np.float32), obs=obs, var=var)
+    adata = ad.AnnData(X=L[:, keep_genes].astype(np.float32), obs=obs, var=var)
     adata.obs.index.name = None  # h5ad refuses an index name that is also a column
     qc = dict(kept=means[keep_genes], dropped=means[~keep_genes], xlabel="per-gene mean log2(x+1)",
               threshold=params["min_expression"])
