@@ -71,3 +71,9 @@ def serve_directory(root):
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run the SLURM test last: it leaves the slurm client installed, which slows snakemake
+    start-up whenever no controller answers (see tests/slurm/cluster.sh)."""
+    items.sort(key=lambda item: item.get_closest_marker("slurm") is not None)
