@@ -37,15 +37,7 @@ def check_config(config: dict, schema_path, config_file: str = "config") -> None
         return
     err = errors[0]
     field = ".".join(str(p) for p in err.absolute_path) or "(top level)"
-    sub = schema
-    for key in err.absolute_schema_path:
-        if isinstance(sub, dict) and key in sub:
-            sub = sub[key]
-        elif isinstance(sub, list) and isinstance(key, int):
-            sub = sub[key]
-    hint = ""
-    if isinstance(err.schema, dict):
-        hint = err.schema.get("description", "")
+    hint = err.schema.get("description", "") if isinstance(err.schema, dict) else ""
     if err.validator == "required":
         missing = err.message.split("'")[1] if "'" in err.message else err.message
         field = f"{field}.{missing}" if field != "(top level)" else missing

@@ -69,17 +69,16 @@ def _validate_sheet(sheet: pd.DataFrame, ds: dict, roles: dict, sheet_file) -> N
     import jsonschema
     import yaml
 
-    schema = yaml.safe_load(SAMPLE_SCHEMA.read_text())
+    validator = jsonschema.Draft202012Validator(yaml.safe_load(SAMPLE_SCHEMA.read_text()))
     canon = pd.DataFrame({"sample_id": sheet[ds["sample_id_column"]]})
     for role, col in roles.items():
         if col:
             canon[role] = sheet[col]
     for i, row in enumerate(canon.to_dict(orient="records")):
-        try:
-            jsonschema.validate(row, schema)
-        except jsonschema.ValidationError as e:
+        e = jsonschema.exceptions.best_match(validator.iter_errors(row))
+        if e is not None:
             field = roles.get(list(e.path)[0], ds["sample_id_column"]) if e.path else ds["sample_id_column"]
-            raise InputError(sheet_file, field, f"row {i + 2}: {e.message}", "fix that row of the sample sheet") from None
+            raise InputError(sheet_file, field, f"row {i + 2}: {e.message}", "fix that row of the sample sheet")
     for col in ds.get("numerical_covariates", []):
         values = pd.to_numeric(sheet[col], errors="coerce")
         bad = sheet.index[values.isna()]
