@@ -1,0 +1,48 @@
+"""The one data split of gexflow: stratified by condition, grouped by patient (a patient's
+tumour and normal samples always land in the same part), reproducible from a seed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.model_selection import StratifiedGroupKFold
+
+from gexflow.errors import InputError
+
+
+@dataclass
+class Split:
+    train: np.ndarray  # sample indices
+    val: np.ndarray
+    test: np.ndarray
+
+
+def _carve(idx: np.ndarray, strata, groups, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split `idx` into (rest, part) with about `fraction` of the groups in `part`."""
+    n_splits = max(2, int(round(1 / fraction)))
+    sgkf = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    rest, part = next(sgkf.split(idx, strata[idx], groups[idx]))
+    return idx[rest], idx[part]
+
+
+def train_val_test(strata, groups, *, val_fraction: float, test_fraction: float, seed: int, what="samples") -> Split:
+    """Train / validation / test indices; validation is for model selection, test is touched once."""
+    strata, groups = np.asarray(strata).astype(str), np.asarray(groups).astype(str)
+    if len(np.unique(groups)) < 3:
+        raise InputError(what, "patient", f"only {len(np.unique(groups))} patients: cannot make train, validation "
+                         "and test parts", "use a dataset with more patients")
+    idx = np.arange(len(strata))
+    rest, test = _carve(idx, strata, groups, test_fraction, seed)
+    train, val = _carve(rest, strata, groups, val_fraction / (1 - test_fraction), seed + 1)
+    return Split(np.sort(train), np.sort(val), np.sort(test))
+
+
+def k_folds(strata, groups, *, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """K (train, held-out) folds, stratified by condition and grouped by patient."""
+    strata, groups = np.asarray(strata).astype(str), np.asarray(groups).astype(str)
+    if k < 2 or k > len(np.unique(groups)):
+        raise InputError("split", "k", f"k = {k} folds for {len(np.unique(groups))} patients",
+                         "choose 2 <= k <= the number of patients")
+    sgkf = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    return [(np.sort(a), np.sort(b)) for a, b in sgkf.split(np.zeros(len(strata)), strata, groups)]
