@@ -248,3 +248,41 @@ def test_remote_references_give_the_same_gene_lists(workdir, tmp_path):
         lists = [pd.read_csv(p / "genes.tsv", sep="\t") for p in sorted(sel.glob(f"select-{name}-*"))]
         assert len(lists) == 2  # one per reference source, each in its own hashed directory
         assert set(lists[0]["gene_id"]) == set(lists[1]["gene_id"]) and len(lists[0]) > 0
+
+
+def test_killed_run_is_picked_up_by_rerun_incomplete(workdir, tmp_path_factory):
+    """SIGKILL the whole run while a job is marked incomplete; the next run (the default profile
+    sets rerun-incomplete) finishes it, and the outputs equal those of an uninterrupted run."""
+    import os
+    import signal
+    import time
+
+    cfg = copy_tiny_config(workdir, **{"run.datasets": ["kirc_subset", "pbmc68k"]})
+    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "1", "--configfile", str(cfg)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    marker_dir = workdir / ".snakemake" / "incomplete"
+    seen, deadline = False, time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        # Wait for a job that has run a moment (so it is mid-way), then kill everything at once.
+        if marker_dir.exists() and any(marker_dir.iterdir()):
+            time.sleep(0.5)
+            if any(marker_dir.iterdir()):
+                seen = True
+                os.killpg(proc.pid, signal.SIGKILL)
+                break
+        time.sleep(0.05)
+    proc.wait(timeout=60)
+    assert seen, "no job was caught running"
+    assert not (workdir / "results/pipeline_info/manifest.json").exists()
+
+    # A killed snakemake leaves its lock: the documented recovery is --unlock, then run again.
+    _ok(snakemake(workdir, "--unlock", "--configfile", cfg))
+    out = _ok(snakemake(workdir, "--cores", 2, "--configfile", cfg))
+    assert "Nothing to be done" not in out
+    reference = tmp_path_factory.mktemp("uninterrupted")
+    for name in ("resources", "src", "tests", "config"):
+        os.symlink(REPO / name, reference / name)
+    _ok(snakemake(reference, "--cores", 2, "--configfile", copy_tiny_config(reference, **{"run.datasets": ["kirc_subset", "pbmc68k"]})))
+    a = json.loads((workdir / "results/pipeline_info/manifest.json").read_text())["outputs"]
+    b = json.loads((reference / "results/pipeline_info/manifest.json").read_text())["outputs"]
+    assert a == b
