@@ -1,7 +1,6 @@
 """The embedded bundle: every shipped file matches resources/SHA256SUMS, and tampering is caught."""
 
 import shutil
-from pathlib import Path
 
 import pytest
 

@@ -1,7 +1,5 @@
 """Gene selection on the real KIRC pairs: KEGG pathway coverage, L1000 landmarks, DEGs, set algebra."""
 
-import anndata as ad
-import numpy as np
 import pandas as pd
 import pytest
 

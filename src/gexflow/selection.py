@@ -6,7 +6,6 @@ from __future__ import annotations
 import difflib
 import logging
 
-import numpy as np
 import pandas as pd
 
 from gexflow.errors import InputError

@@ -6,7 +6,6 @@ from __future__ import annotations
 import gzip
 import logging
 import shutil
-from pathlib import Path
 
 import pandas as pd
 
