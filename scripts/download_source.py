@@ -17,7 +17,7 @@ def main(smk):
     with tempfile.TemporaryDirectory(dir=Path(out[0]).parent.parent) as tmp:
         files = []
         for i, url in enumerate(smk.params.urls):
-            files.append(dl.fetch(url, Path(tmp) / f"{i}_{dl._basename(url)}",
+            files.append(dl.fetch(url, Path(tmp) / f"{i}_{dl.url_basename(url)}",
                                   sha256=cfg.get("checksums", {}).get(url), retries=cfg["retries"],
                                   timeout=cfg["timeout_s"], backoff=cfg["backoff_s"],
                                   cache_dir=cfg["cache_dir"]))

@@ -46,7 +46,7 @@ def fetch(url: str, dest, *, sha256: str | None = None, retries: int = 3, timeou
     under the URL's hash and reused on the next call.
     """
     dest = Path(dest)
-    cached = Path(cache_dir) / hashlib.sha256(url.encode()).hexdigest()[:16] / _basename(url) if cache_dir else None
+    cached = Path(cache_dir) / hashlib.sha256(url.encode()).hexdigest()[:16] / url_basename(url) if cache_dir else None
     if cached is not None and cached.exists():
         if sha256 is None or sha256_file(cached) == sha256.lower():
             log.info("cache hit for %s (%s)", url, cached)
@@ -114,7 +114,7 @@ def _download_once(url: str, tmp: Path, timeout: float, user_agent: str) -> None
             raise _Truncated(f"truncated body: got {n} of {expected} bytes")
 
 
-def _basename(url: str) -> str:
+def url_basename(url: str) -> str:
     name = url.rstrip("/").split("/")[-1].split("?")[0] or "download"
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:120]
 
