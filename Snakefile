@@ -16,6 +16,7 @@ include: "workflow/rules/download.smk"
 include: "workflow/rules/filter.smk"
 include: "workflow/rules/deg.smk"
 include: "workflow/rules/select.smk"
+include: "workflow/rules/generate.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -83,10 +84,13 @@ def test_end_to_end_tiny_config(workdir):
     kegg = pd.read_csv(next((workdir / "results/kirc_subset").glob("select-kegg_rcc-*/genes.tsv")), sep="\t")
     assert set(kegg["gene_id"]) | set(degs.loc[degs["deg"], "gene_id"]) == set(union["gene_id"])
 
+    _check_generators(workdir, manifest)
+
     # The HTML report builds and carries every stage's entries.
     _ok(snakemake(workdir, "--configfile", cfg, "--report", workdir / "report.html"))
     html = (workdir / "report.html").read_text(errors="replace")
-    for entry in ("1. Data", "2. DEGs", "3. Gene selection", "9. Pipeline info", "volcano.png", "coverage.tsv"):
+    for entry in ("1. Data", "2. DEGs", "3. Gene selection", "4. Generators", "9. Pipeline info", "volcano.png",
+                  "coverage.tsv", "comparison_table.tsv", "distance_matrices.png"):
         assert entry in html, entry
     for path in manifest["outputs"]:
         if path.endswith((".png", ".tsv")) and "/references/" not in path:
@@ -100,7 +104,9 @@ def test_end_to_end_tiny_config(workdir):
     # Changing one bulk filter parameter reruns that filter and what is downstream of it only.
     cfg2 = copy_tiny_config(workdir, "cfg2.yaml", **{"filter.min_expression": 2.0})
     jobs = planned_jobs(_ok(snakemake(workdir, "-n", "--configfile", cfg2)))
-    assert jobs == {"filter_normalise": 1, "call_degs": 1, "select_genes": 4, "write_manifest": 1, "all": 1}, jobs
+    gen_all = {"split_samples": 1, "train_generator": 12, "evaluate_generator": 7, "compare_generators": 1}
+    assert jobs == {"filter_normalise": 1, "call_degs": 1, "select_genes": 4, **gen_all, "write_manifest": 1,
+                    "all": 1}, jobs
     # A DEG setting reruns the DEG call and the selections built on it, not KEGG/L1000 or the filter.
     cfg4 = copy_tiny_config(workdir, "cfg4.yaml", **{"deg.alpha": 0.01})
     jobs = planned_jobs(_ok(snakemake(workdir, "-n", "--configfile", cfg4)))
@@ -120,11 +126,56 @@ def test_end_to_end_tiny_config(workdir):
     with open(workdir / "src/gexflow/deg.py", "a") as fh:
         fh.write("\n# an edit\n")
     jobs = planned_jobs(_ok(snakemake(workdir, "-n", "--configfile", cfg)))
-    assert jobs == {"call_degs": 1, "select_genes": 2, "write_manifest": 1, "all": 1}, jobs
+    # deg.py is also the evaluation's DEG-preservation code: every evaluation reruns, no training
+    assert jobs == {"call_degs": 1, "select_genes": 2, "evaluate_generator": 7, "compare_generators": 1,
+                    "write_manifest": 1, "all": 1}, jobs
+    (workdir / "src").unlink() if (workdir / "src").is_symlink() else shutil.rmtree(workdir / "src")
+    os.symlink(REPO / "src", workdir / "src")
+
+    # One model's hyper-parameter reruns that model's folds, its evaluation and the comparison only.
+    cfg5 = copy_tiny_config(workdir, "cfg5.yaml", **{"generate.settings.cvae.epochs": 6})
+    jobs = planned_jobs(_ok(snakemake(workdir, "-n", "--configfile", cfg5)))
+    assert jobs == {"train_generator": 2, "evaluate_generator": 1, "compare_generators": 1, "write_manifest": 1,
+                    "all": 1}, jobs
+    # An evaluation setting re-scores every model without retraining any.
+    cfg6 = copy_tiny_config(workdir, "cfg6.yaml", **{"generate.evaluation.deg_top_n": 6})
+    jobs = planned_jobs(_ok(snakemake(workdir, "-n", "--configfile", cfg6)))
+    assert jobs == {"evaluate_generator": 7, "compare_generators": 1, "write_manifest": 1, "all": 1}, jobs
 
     # The old stage directory stays: versioned, not overwritten.
     _ok(snakemake(workdir, "--cores", 2, "--configfile", cfg2))
     assert len(list((workdir / "results/kirc_subset").glob("filter-*"))) == 2
+
+
+def _check_generators(workdir, manifest):
+    """Every model of the tiny experiment trained on 2 folds, with a card, and the comparison
+    table has one row per model plus the real ceiling, scored on the same folds."""
+    exp_dir = next((workdir / "results/kirc_subset").glob("generate-tiny_rcc-*"))
+    split = pd.read_csv(exp_dir / "split.tsv", sep="\t")
+    assert set(split["fold_0"]) == {"train", "val", "test"}
+    for a, b in (("fold_0", "fold_1"), ("fold_1", "fold_2")):
+        assert not ((split[a] == "test") & (split[b] == "test")).any()  # test folds are disjoint
+    for group, rows in split.groupby("group"):
+        assert rows["fold_0"].nunique() == 1, group  # a patient's samples stay together
+    models = ["wgan_gp", "cvae", "ctgan", "tvae", "gaussian", "shuffled"]
+    for m in models:
+        for fold in (0, 1):
+            card = json.loads(next(exp_dir.glob(f"{m}-*/fold_{fold}/model_card.json")).read_text())
+            assert card["model"] == m and card["fold"] == fold and card["device"] == "cpu"
+            assert np.isfinite(card["validation"]["gamma"])
+            syn = ad.read_h5ad(next(exp_dir.glob(f"{m}-*/fold_{fold}/synthetic.h5ad")))
+            test = split.loc[split[f"fold_{fold}"] == "test", "sample_id"]
+            assert set(syn.obs["source_sample"]) == set(test)  # generated for the test covariates
+        assert not list(exp_dir.glob(f"{m}-*/fold_2"))  # run_folds: 2 of 3
+    card = json.loads(next(exp_dir.glob("wgan_gp-*/fold_0/model_card.json")).read_text())
+    assert card["epochs_run"] == 4 and card["best_epoch"] in (2, 4) and card["resumed_from"] is None
+    table = pd.read_csv(next(exp_dir.glob("compare-*/comparison_table.tsv")), sep="\t")
+    assert table["model"].tolist() == ["real_train", *models, "(better)"]
+    long = pd.read_csv(next(exp_dir.glob("compare-*/comparison.tsv")), sep="\t")
+    gamma = long[long.metric == "gamma"].set_index("model")
+    assert (gamma["n_folds"] == 2).all() and gamma["mean"].between(-1, 1).all()
+    assert long[(long.model == "real_train") & (long.metric == "gamma_vs_ceiling")]["mean"].iloc[0] == 1.0
+    assert any(p.endswith("comparison_table.tsv") for p in manifest["outputs"])
 
 
 def _check_report_renders(report, raw_html):
@@ -148,7 +199,7 @@ def _check_report_renders(report, raw_html):
     assert r.returncode == 0, r.stderr[-2000:]
     dom = r.stdout
     # Each category name is in the embedded data once; the rendered sidebar adds it again.
-    for category in ("1. Data", "2. DEGs", "3. Gene selection", "9. Pipeline info"):
+    for category in ("1. Data", "2. DEGs", "3. Gene selection", "4. Generators", "9. Pipeline info"):
         assert dom.count(category) > raw_html.count(category), category
 
 

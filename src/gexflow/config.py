@@ -68,6 +68,7 @@ def check_datasets(config: dict, config_file: str = "config") -> None:
                 raise InputError(config_file, f"datasets.{name}.condition_column", "required for DEG calling",
                                  "name the sample sheet column holding the tumour/normal labels")
     _check_select_sets(config["select"]["sets"], config_file)
+    _check_generate(config, config_file)
     for name, ds in datasets.items():
         where = f"datasets.{name}"
         if ds["source"] == "embedded":
@@ -117,3 +118,38 @@ def _check_select_sets(sets: dict, config_file: str) -> None:
 
     for name in sets:
         visit(name, [])
+
+
+def _check_generate(config: dict, config_file: str) -> None:
+    gen = config.get("generate", {"run": []})
+    experiments = gen.get("experiments", {})
+    if gen.get("run_folds", 1) > gen.get("folds", 5):
+        raise InputError(config_file, "generate.run_folds", f"{gen['run_folds']} folds to run of {gen['folds']}",
+                         "set run_folds <= folds")
+    for name in gen["run"]:
+        if name not in experiments:
+            raise InputError(config_file, "generate.run", f"'{name}' is not a key of generate.experiments",
+                             f"use one of: {', '.join(experiments) or '(none defined)'}")
+    for name, exp in experiments.items():
+        where = f"generate.experiments.{name}"
+        ds = config["datasets"].get(exp["dataset"])
+        if ds is None:
+            raise InputError(config_file, f"{where}.dataset", f"'{exp['dataset']}' is not a key of `datasets`",
+                             f"use one of: {', '.join(config['datasets'])}")
+        if ds["kind"] != "bulk":
+            raise InputError(config_file, f"{where}.dataset", f"'{exp['dataset']}' is single-cell",
+                             "generators run on bulk datasets")
+        if exp["genes"] not in config["select"]["sets"]:
+            raise InputError(config_file, f"{where}.genes", f"'{exp['genes']}' is not a set under select.sets",
+                             f"use one of: {', '.join(config['select']['sets'])}")
+        if config["select"]["sets"][exp["genes"]]["method"] == "deg" and exp["dataset"] not in config["deg"]["datasets"]:
+            raise InputError(config_file, f"{where}.genes", f"DEG set on '{exp['dataset']}', which is not in deg.datasets",
+                             f"add {exp['dataset']} to deg.datasets or choose another gene set")
+        for model in exp.get("settings", {}):
+            if model not in ("wgan_gp", "cvae", "ctgan", "tvae", "gaussian", "shuffled"):
+                raise InputError(config_file, f"{where}.settings.{model}", "unknown model",
+                                 "use wgan_gp, cvae, ctgan, tvae, gaussian or shuffled")
+        for model in exp.get("models", gen.get("models", [])):
+            if model in ("wgan_gp", "cvae") and model not in gen.get("settings", {}):
+                raise InputError(config_file, f"generate.settings.{model}", "missing (its epochs are required)",
+                                 f"add `{model}: {{epochs: 300}}` under generate.settings")

@@ -65,7 +65,7 @@ def detection_auc(real: np.ndarray, synthetic: np.ndarray, *, seed: int, folds: 
     y = np.r_[np.ones(len(real)), np.zeros(len(synthetic))]
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     models = {"logistic": make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)),
-              "random_forest": RandomForestClassifier(n_estimators=200, random_state=seed, n_jobs=1)}
+              "random_forest": RandomForestClassifier(n_estimators=100, random_state=seed, n_jobs=1)}
     return {f"auc_{name}": float(cross_val_score(m, X, y, cv=cv, scoring="roc_auc").mean())
             for name, m in models.items()}
 
@@ -96,3 +96,70 @@ def memorisation(train: np.ndarray, test: np.ndarray, synthetic: np.ndarray) -> 
     real = cdist(test, train).min(axis=1)
     return {"nn_distance_synthetic_median": float(np.median(syn)), "nn_distance_test_median": float(np.median(real)),
             "nn_ratio": float(np.median(syn) / np.median(real))}
+
+
+def tstr_accuracy(train_X: np.ndarray, train_y: np.ndarray, test_X: np.ndarray, test_y: np.ndarray) -> float:
+    """Train-on-synthetic / test-on-real: balanced accuracy on real test samples of a logistic
+    regression fitted on (synthetic) samples and their conditioning labels."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import balanced_accuracy_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if len(np.unique(train_y)) < 2:
+        return float("nan")
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000)).fit(train_X, train_y)
+    return float(balanced_accuracy_score(test_y, clf.predict(test_X)))
+
+
+def deg_preservation(real: np.ndarray, real_groups: np.ndarray, synthetic: np.ndarray, syn_groups: np.ndarray,
+                     contrast: tuple[str, str], top_n: int) -> dict:
+    """The DEG call (unpaired rank-sum, log2 fold change of log2(x+1) means) on synthetic and on
+    real test data: Jaccard index of the top_n genes by p-value, and Pearson r of the log2 FCs."""
+    from gexflow.deg import mann_whitney_u
+
+    def call(X, g):
+        a, b = X[g == contrast[0]], X[g == contrast[1]]
+        if len(a) < 2 or len(b) < 2:
+            return None
+        res = mann_whitney_u(a.T, b.T)
+        return res.pvalue, a.mean(0) - b.mean(0)
+
+    r, s = call(real, real_groups), call(synthetic, syn_groups)
+    if r is None or s is None:
+        return {"deg_jaccard_top": float("nan"), "deg_log2fc_r": float("nan")}
+    n = min(top_n, real.shape[1])
+    # stable order: p-value, then larger |log2 FC| first, so ties do not depend on gene order
+    top = lambda p, fc: set(np.lexsort((-np.abs(fc), p))[:n])  # noqa: E731
+    tr, ts = top(*r), top(*s)
+    return {"deg_jaccard_top": len(tr & ts) / len(tr | ts), "deg_log2fc_r": float(pearsonr(r[1], s[1])[0])}
+
+
+def score_synthetic(train: np.ndarray, train_obs, test: np.ndarray, test_obs, synthetic: np.ndarray, syn_obs, *,
+                    exp: dict, settings: dict, seed: int, is_real: bool = False) -> dict:
+    """Every metric of the comparison table for one model on one fold (log2(x+1) scale).
+
+    `synthetic` was generated for the test split's covariates (repeated to the training-set size);
+    the ceiling row passes the real training split here (`is_real`)."""
+    from gexflow.generation import class_labels
+
+    rng = np.random.default_rng(seed)
+    out = {"gamma": gamma(test, synthetic), "s_dend": s_dend(test, synthetic)}
+    out.update(marginal_agreement(test, synthetic))
+    # detection: as many synthetic as real test samples (the first replicate: exactly the test covariates)
+    pick = rng.choice(len(synthetic), size=min(len(test), len(synthetic)), replace=False) if is_real \
+        else np.arange(min(len(test), len(synthetic)))
+    out.update(detection_auc(test, synthetic[pick], seed=seed, folds=settings["detection_folds"]))
+    out["mmd"] = mmd_rbf(train, test, synthetic, n_components=settings["mmd_components"])
+    out["tstr_balanced_accuracy"] = tstr_accuracy(synthetic, class_labels(syn_obs, exp), test, class_labels(test_obs, exp))
+    contrast = exp.get("contrast")
+    if contrast:
+        col = contrast["column"]
+        out.update(deg_preservation(test, test_obs[col].astype(str).to_numpy(), synthetic,
+                                    syn_obs[col].astype(str).to_numpy(), tuple(contrast["groups"]), settings["deg_top_n"]))
+    if is_real:
+        out.update({"nn_distance_synthetic_median": float("nan"), "nn_distance_test_median": float("nan"),
+                    "nn_ratio": float("nan")})
+    else:
+        out.update(memorisation(train, test, synthetic))
+    return out

@@ -84,3 +84,115 @@ def volcano_figure(table: pd.DataFrame, dest, *, p_column: str, alpha: float, lo
     with atomic_path(dest) as tmp:
         fig.savefig(tmp, dpi=120, format="png", bbox_inches="tight")
     plt.close(fig)
+
+
+# --- generators ---------------------------------------------------------------------------------
+MODEL_LABELS = {"real_train": "real (train split)", "wgan_gp": "WGAN-GP", "cvae": "CVAE", "ctgan": "CTGAN",
+                "tvae": "TVAE", "gaussian": "Gaussian (Ledoit-Wolf)", "shuffled": "shuffled genes"}
+
+
+def _label(m: str) -> str:
+    return MODEL_LABELS.get(m, m)
+
+
+def _write(fig, dest) -> None:
+    with atomic_path(dest) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
+    plt.close(fig)
+
+
+def distance_matrix_figure(real: np.ndarray, synthetic: dict, genes: list[str], dest, *, title: str) -> None:
+    """Gene-gene distance matrices (1 - Pearson r) and complete-linkage dendrograms of a few
+    genes: real test data beside each model's samples (the WGAN-GP paper's Figures 1 and 3)."""
+    from scipy.cluster.hierarchy import dendrogram, linkage
+    from scipy.spatial.distance import pdist, squareform
+
+    panels = {"real (test split)": real, **{_label(m): s for m, s in synthetic.items()}}
+    n = len(panels)
+    fig, axes = plt.subplots(2, n, figsize=(2.6 * n, 5.6), squeeze=False)
+    for j, (name, X) in enumerate(panels.items()):
+        d = pdist(np.asarray(X, dtype=np.float64).T, metric="correlation")
+        ax = axes[0, j]
+        im = ax.imshow(squareform(d), vmin=0, vmax=2, cmap="viridis")
+        ax.set_title(name, fontsize=8)
+        ax.set_xticks(range(len(genes)), genes, rotation=90, fontsize=5)
+        ax.set_yticks(range(len(genes)), genes if j == 0 else [""] * len(genes), fontsize=5)
+        dendrogram(linkage(d, method="complete"), labels=genes, ax=axes[1, j], leaf_font_size=5,
+                   color_threshold=0, above_threshold_color="0.3")
+        axes[1, j].tick_params(axis="y", labelsize=6)
+    fig.colorbar(im, ax=axes[0, :].tolist(), shrink=0.8, label="1 - Pearson r")
+    fig.suptitle(title, fontsize=9)
+    _write(fig, dest)
+
+
+def distribution_figure(real: np.ndarray, synthetic: dict, genes: list[str], dest, *, title: str) -> None:
+    """Per-gene histograms: real test samples (grey) against each model's samples."""
+    k = len(genes)
+    fig, axes = plt.subplots(len(synthetic), k, figsize=(2.0 * k, 1.5 * len(synthetic) + 0.6), squeeze=False)
+    for j in range(k):
+        lo = min(real[:, j].min(), *(s[:, j].min() for s in synthetic.values()))
+        hi = max(real[:, j].max(), *(s[:, j].max() for s in synthetic.values()))
+        bins = np.linspace(lo, hi, 25)
+        for i, (m, s) in enumerate(synthetic.items()):
+            ax = axes[i, j]
+            ax.hist(real[:, j], bins=bins, density=True, color="0.6", alpha=0.7, label="real test")
+            ax.hist(s[:, j], bins=bins, density=True, histtype="step", color=f"C{i}", lw=1.4, label=_label(m))
+            ax.tick_params(labelsize=5)
+            if i == 0:
+                ax.set_title(genes[j], fontsize=7)
+            if j == 0:
+                ax.set_ylabel(_label(m), fontsize=7)
+    axes[-1, 0].set_xlabel("log2(x+1)", fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    _write(fig, dest)
+
+
+def pca_overlay_figure(train: np.ndarray, real: np.ndarray, synthetic: dict, dest, *, title: str) -> None:
+    """Real test and synthetic samples in the first two principal components of the real training data."""
+    from sklearn.decomposition import PCA
+
+    pca = PCA(n_components=2).fit(train)
+    r = pca.transform(real)
+    n = len(synthetic)
+    fig, axes = plt.subplots(1, n, figsize=(2.8 * n, 3.0), squeeze=False, sharex=True, sharey=True)
+    for i, (m, s) in enumerate(synthetic.items()):
+        ax = axes[0, i]
+        p = pca.transform(s)
+        ax.scatter(p[:, 0], p[:, 1], s=5, color=f"C{i}", alpha=0.5, label="synthetic")
+        ax.scatter(r[:, 0], r[:, 1], s=7, color="k", marker="x", lw=0.6, label="real test")
+        ax.set_title(_label(m), fontsize=8)
+        ax.tick_params(labelsize=6)
+        ax.set_xlabel(f"PC1 ({pca.explained_variance_ratio_[0]:.0%})", fontsize=7)
+    axes[0, 0].set_ylabel(f"PC2 ({pca.explained_variance_ratio_[1]:.0%})", fontsize=7)
+    axes[0, 0].legend(fontsize=6, loc="best")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    _write(fig, dest)
+
+
+def training_curves_figure(curves: dict, dest, *, title: str) -> None:
+    """Losses and the validation score per epoch of every model with a training curve."""
+    curves = {m: c for m, c in curves.items() if len(c)}
+    n = max(1, len(curves))
+    fig, axes = plt.subplots(1, n, figsize=(3.4 * n, 3.0), squeeze=False)
+    for i, (m, c) in enumerate(curves.items()):
+        ax = axes[0, i]
+        for col in [c_ for c_ in c.columns if c_ not in ("epoch", "val_score", "beta", "decoder_sd_mean")]:
+            ax.plot(c["epoch"], c[col], lw=0.8, label=col)
+        ax.set_title(_label(m), fontsize=8)
+        ax.set_xlabel("epoch", fontsize=7)
+        ax.tick_params(labelsize=6)
+        ax.legend(fontsize=5, loc="upper left")
+        if "val_score" in c.columns and c["val_score"].notna().any():
+            v = c.dropna(subset=["val_score"])
+            ax2 = ax.twinx()
+            ax2.plot(v["epoch"], v["val_score"], "k.-", lw=1, ms=3)
+            ax2.set_ylabel("validation gamma", fontsize=7)
+            ax2.tick_params(labelsize=6)
+    if not curves:
+        axes[0, 0].text(0.5, 0.5, "no model in this experiment records a training curve", ha="center")
+        axes[0, 0].axis("off")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    _write(fig, dest)

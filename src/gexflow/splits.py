@@ -46,3 +46,16 @@ def k_folds(strata, groups, *, k: int, seed: int) -> list[tuple[np.ndarray, np.n
                          "choose 2 <= k <= the number of patients")
     sgkf = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
     return [(np.sort(a), np.sort(b)) for a, b in sgkf.split(np.zeros(len(strata)), strata, groups)]
+
+
+def fold_splits(strata, groups, *, k: int, val_fraction: float, seed: int) -> list[Split]:
+    """K train / validation / test splits: fold i's held-out part is the test set, and the
+    validation set (about `val_fraction` of all samples) is carved from the rest, same grouping."""
+    strata, groups = np.asarray(strata).astype(str), np.asarray(groups).astype(str)
+    out = []
+    for i, (rest, test) in enumerate(k_folds(strata, groups, k=k, seed=seed)):
+        if len(np.unique(groups[rest])) < 2:
+            raise InputError("split", "k", "too few patients left for a validation part", "lower generate.folds")
+        train, val = _carve(rest, strata, groups, val_fraction / (1 - 1 / k), seed + 1 + i)
+        out.append(Split(np.sort(train), np.sort(val), np.sort(test)))
+    return out

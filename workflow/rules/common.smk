@@ -181,7 +181,7 @@ SELECT_SETS = config["select"]["sets"]
 
 def select_spec(name):
     """A set's settings as the selection step sees them (DEG sets carry the correction used)."""
-    spec = dict(SELECT_SETS[name])
+    spec = {k: v for k, v in SELECT_SETS[name].items() if k != "datasets"}
     if spec["method"] == "deg":
         spec["correction"] = config["deg"]["correction"]
     return spec
@@ -236,8 +236,202 @@ def final_targets():
             f"{deg_dir(ds)}/{f}" for f in ("degs.tsv", "summary.tsv", "volcano.png")
         ]
     for ds in config["select"]["datasets"]:
-        for name in SELECT_SETS:
+        for name, spec in SELECT_SETS.items():
+            if ds not in spec.get("datasets", [ds]):
+                continue
             targets += [
                 f"{select_dir(ds, name)}/{f}" for f in ("genes.tsv", "coverage.tsv")
             ]
+    for exp in GENERATE["run"]:
+        targets += compare_outputs(exp)
     return targets
+
+
+# --- generators (workflow/rules/generate.smk) -------------------------------------------------
+GENERATE = config["generate"]
+EXPERIMENTS = GENERATE.get("experiments", {})
+TORCH_MODELS = ["wgan_gp", "cvae"]
+CEILING = "real_train"  # the real training split, scored like a model: the ceiling row
+
+
+def experiment_models(exp):
+    return EXPERIMENTS[exp].get("models", GENERATE["models"])
+
+
+def model_settings(exp, model):
+    """A model's effective hyper-parameters in one experiment (global, then the experiment's)."""
+    merged = dict(GENERATE.get("settings", {}).get(model, {}))
+    merged.update(EXPERIMENTS[exp].get("settings", {}).get(model, {}))
+    return merged
+
+
+def experiment_spec(exp):
+    return {k: v for k, v in EXPERIMENTS[exp].items() if k not in ("settings", "models", "note", "description")}
+
+
+def experiment_hash(exp):
+    e = EXPERIMENTS[exp]
+    return section_hash(
+        filter_hash(e["dataset"]),
+        select_hash(e["dataset"], e["genes"]),
+        experiment_spec(exp),
+        GENERATE["folds"],
+        GENERATE["val_fraction"],
+        config["seed"],
+    )
+
+
+def experiment_dir(exp):
+    return f"results/{EXPERIMENTS[exp]['dataset']}/generate-{exp}-{experiment_hash(exp)}"
+
+
+def model_hash(exp, model):
+    # The loop settings only matter to the models trained by the shared loop.
+    loop = GENERATE["loop"] if model in TORCH_MODELS else None
+    return section_hash(experiment_hash(exp), model, model_settings(exp, model), loop)
+
+
+def model_dir(exp, model):
+    return f"{experiment_dir(exp)}/{model}-{model_hash(exp, model)}"
+
+
+def evaluation_hash():
+    return section_hash(GENERATE["evaluation"], GENERATE["run_folds"])
+
+
+def compare_hash(exp):
+    models = [CEILING] + experiment_models(exp)
+    return section_hash(
+        evaluation_hash(),
+        [model_hash(exp, m) for m in models if m != CEILING],
+        models,
+        EXPERIMENTS[exp].get("note", ""),
+    )
+
+
+def compare_dir(exp):
+    return f"{experiment_dir(exp)}/compare-{compare_hash(exp)}"
+
+
+COMPARE_FILES = [
+    "comparison.tsv",
+    "comparison_table.tsv",
+    "distance_matrices.png",
+    "distributions.png",
+    "pca.png",
+    "training_curves.png",
+]
+
+
+def compare_outputs(exp):
+    return [f"{compare_dir(exp)}/{f}" for f in COMPARE_FILES]
+
+
+def experiment_inputs(exp):
+    e = EXPERIMENTS[exp]
+    return {
+        "h5ad": f"{filter_dir(e['dataset'])}/filtered.h5ad",
+        "genes": f"{select_dir(e['dataset'], e['genes'])}/genes.tsv",
+        "split": f"{experiment_dir(exp)}/split.tsv",
+    }
+
+
+def check_experiment(wildcards):
+    exp = wildcards.experiment
+    if exp not in EXPERIMENTS:
+        raise WorkflowError(f"no experiment '{exp}' under generate.experiments")
+    check_hash(experiment_hash(exp), wildcards.ehash, exp)
+    return exp
+
+
+def split_inputs(wildcards):
+    exp = check_experiment(wildcards)
+    return {
+        "h5ad": experiment_inputs(exp)["h5ad"],
+        "code": package_sources("generation.py", "splits.py"),
+    }
+
+
+GENERATOR_CODE = {
+    "wgan_gp": ["models/wgan_gp.py"],
+    "cvae": ["models/wgan_gp.py", "models/cvae.py"],
+}
+
+
+def generator_code(model):
+    extra = GENERATOR_CODE.get(model, ["models/peers.py"])
+    return package_sources(
+        "generation.py",
+        "filtering.py",
+        "metrics.py",
+        "models/__init__.py",
+        "models/covariates.py",
+        "models/training.py",
+        *extra,
+    )
+
+
+def train_inputs(wildcards):
+    exp = check_experiment(wildcards)
+    if wildcards.model not in experiment_models(exp):
+        raise WorkflowError(f"model '{wildcards.model}' is not run in experiment '{exp}'")
+    check_hash(model_hash(exp, wildcards.model), wildcards.mhash, f"{exp}/{wildcards.model}")
+    return {**experiment_inputs(exp), "code": generator_code(wildcards.model)}
+
+
+def run_folds():
+    return list(range(GENERATE["run_folds"]))
+
+
+def evaluate_inputs(wildcards):
+    exp = check_experiment(wildcards)
+    model = wildcards.model
+    check_hash(evaluation_hash(), wildcards.vhash, "evaluation")
+    inputs = {**experiment_inputs(exp), "code": package_sources("generation.py", "metrics.py", "deg.py")}
+    if model != CEILING:
+        check_hash(model_hash(exp, model), wildcards.mhash, f"{exp}/{model}")
+        inputs["synthetic"] = [
+            f"{model_dir(exp, model)}/fold_{k}/synthetic.h5ad" for k in run_folds()
+        ]
+    else:
+        check_hash(section_hash(experiment_hash(exp), CEILING), wildcards.mhash, CEILING)
+    return inputs
+
+
+def evaluation_file(exp, model):
+    mdir = (
+        model_dir(exp, model)
+        if model != CEILING
+        else f"{experiment_dir(exp)}/{CEILING}-{section_hash(experiment_hash(exp), CEILING)}"
+    )
+    return f"{mdir}/evaluation-{evaluation_hash()}/metrics.tsv"
+
+
+def compare_inputs(wildcards):
+    exp = check_experiment(wildcards)
+    check_hash(compare_hash(exp), wildcards.chash, f"{exp} comparison")
+    models = experiment_models(exp)
+    return {
+        **experiment_inputs(exp),
+        "metrics": [evaluation_file(exp, m) for m in [CEILING] + models],
+        "synthetic": [f"{model_dir(exp, m)}/fold_0/synthetic.h5ad" for m in models],
+        "curves": [f"{model_dir(exp, m)}/fold_0/training_curve.tsv" for m in models],
+        "cards": [
+            f"{model_dir(exp, m)}/fold_{k}/model_card.json"
+            for m in models
+            for k in run_folds()
+        ],
+        "code": package_sources("generation.py", "metrics.py", "plots.py"),
+    }
+
+
+def train_gpu(wildcards):
+    """Ask the scheduler for a GPU only where one will be used (a CPU-only workstation would
+    otherwise run one training job at a time under the profile's gpu cap)."""
+    if GENERATE["device"] == "cpu" or wildcards.model in ("gaussian", "shuffled"):
+        return 0
+    if GENERATE["device"] == "cuda":
+        return 1
+    import shutil
+
+    return 1 if shutil.which("nvidia-smi") else 0

@@ -1,0 +1,1 @@
+"""Generative models of expression profiles and the one training loop they share."""

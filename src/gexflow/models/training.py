@@ -1,0 +1,208 @@
+"""The one training loop of gexflow: device choice, seeding, progress in the log, checkpoints
+every N epochs with resume after an interruption, early stopping, and checkpoint choice on the
+validation split only (the loop is never given test data).
+
+A model plugs in by implementing `Trainable`: its modules and optimisers (saved in checkpoints),
+one training epoch, and sampling for given covariates (used to score the validation split).
+All of the loop's randomness comes from one CPU `torch.Generator` whose state is checkpointed,
+so a resumed run continues exactly where an uninterrupted one would have been.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+import numpy as np
+import pandas as pd
+import torch
+
+from gexflow.errors import InputError
+
+log = logging.getLogger("gexflow.training")
+CHECKPOINT = "last.pt"
+
+
+def select_device(requested: str = "auto") -> torch.device:
+    """CUDA when present (auto) or asked for; CPU otherwise."""
+    if requested == "cpu":
+        return torch.device("cpu")
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if requested == "cuda":
+        raise InputError("config", "generate.device", "cuda requested but torch sees no CUDA device",
+                         "use device: auto (falls back to CPU) or run on a GPU node")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed python, numpy and torch; return the CPU generator the loop draws from."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    g = torch.Generator()
+    g.manual_seed(seed)
+    return g
+
+
+@dataclass
+class Batches:
+    """Training data on the device: expression (z-scores) and encoded covariates."""
+
+    x: torch.Tensor
+    codes: torch.Tensor
+    nums: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def take(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        idx = idx.to(self.x.device)
+        return self.x[idx], self.codes[idx], self.nums[idx]
+
+
+class Trainable(Protocol):
+    modules: dict[str, torch.nn.Module]
+    optimisers: dict[str, torch.optim.Optimizer]
+
+    def train_epoch(self, data: Batches, gen: torch.Generator, epoch: int) -> dict[str, float]: ...
+
+    def sample(self, codes: torch.Tensor, nums: torch.Tensor, gen: torch.Generator) -> torch.Tensor: ...
+
+
+@dataclass
+class LoopSettings:
+    epochs: int
+    eval_every: int = 10
+    checkpoint_every: int = 50
+    patience: int = 10  # evaluations without a better validation score before stopping; 0 = never stop early
+    min_epochs: int = 0  # no early stop before this epoch
+
+
+@dataclass
+class FitResult:
+    best_epoch: int
+    best_score: float
+    epochs_run: int
+    stopped_early: bool
+    resumed_from: int | None
+    history: pd.DataFrame
+    seconds: float
+    seconds_to_best: float
+    best_state: dict = field(repr=False, default_factory=dict)
+
+
+def _rng_state() -> dict:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _save(obj, dest: Path) -> None:
+    tmp = dest.with_name(dest.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, dest)  # atomic: a kill mid-save leaves the previous checkpoint intact
+
+
+def fit(model: Trainable, train: Batches, *, val_codes: torch.Tensor, val_nums: torch.Tensor,
+        score: Callable[[np.ndarray], float], settings: LoopSettings, gen: torch.Generator,
+        checkpoint_dir: str | os.PathLike | None = None, fingerprint: str = "",
+        on_epoch_end: Callable[[int], None] | None = None) -> FitResult:
+    """Train `model`; every `eval_every` epochs sample for the validation covariates and score
+    the samples with `score` (higher is better). The best-scoring state is kept and restored at
+    the end. `fingerprint` (config + code hash) guards resume: a checkpoint written under other
+    settings is ignored."""
+    ckpt_path = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir else None
+    base_seed = int(gen.initial_seed())
+    history: list[dict] = []
+    best_score, best_epoch, best_state, since_best = -np.inf, 0, None, 0
+    start_epoch, resumed_from, elapsed_before, seconds_to_best = 1, None, 0.0, 0.0
+    if ckpt_path is not None and ckpt_path.exists():
+        ck = torch.load(ckpt_path, map_location=train.x.device, weights_only=False)
+        if ck.get("fingerprint") == fingerprint:
+            for k, m in model.modules.items():
+                m.load_state_dict(ck["modules"][k])
+            for k, o in model.optimisers.items():
+                o.load_state_dict(ck["optimisers"][k])
+            history, best_score, best_epoch = ck["history"], ck["best_score"], ck["best_epoch"]
+            best_state, since_best, elapsed_before = ck["best_state"], ck["since_best"], ck["elapsed"]
+            seconds_to_best = ck["seconds_to_best"]
+            gen.set_state(ck["generator"])
+            _set_rng_state(ck["rng"])
+            start_epoch = resumed_from = ck["epoch"] + 1
+            log.info("resuming from %s at epoch %d", ckpt_path, start_epoch)
+        else:
+            log.info("ignoring %s: written under other settings or code", ckpt_path)
+    t0 = time.perf_counter() - elapsed_before
+    stopped = False
+    epoch = start_epoch - 1
+    for epoch in range(start_epoch, settings.epochs + 1):
+        for m in model.modules.values():
+            m.train()
+        losses = model.train_epoch(train, gen, epoch)
+        row = {"epoch": epoch, **losses, "val_score": np.nan, "seconds": time.perf_counter() - t0}
+        if epoch % settings.eval_every == 0 or epoch == settings.epochs:
+            for m in model.modules.values():
+                m.eval()  # dropout off, batch-norm running statistics
+            with torch.no_grad():
+                synthetic = model.sample(val_codes, val_nums, _eval_generator(base_seed, epoch)).cpu().numpy()
+            s = float(score(synthetic)) if np.all(np.isfinite(synthetic)) else -np.inf
+            row["val_score"] = s
+            if s > best_score:
+                best_score, best_epoch, since_best = s, epoch, 0
+                best_state = {k: copy.deepcopy(m.state_dict()) for k, m in model.modules.items()}
+                seconds_to_best = row["seconds"]
+            else:
+                since_best += 1
+            log.info("epoch %d/%d %s val_score %.4f (best %.4f at %d)", epoch, settings.epochs,
+                     " ".join(f"{k} {v:.4g}" for k, v in losses.items()), s, best_score, best_epoch)
+            if settings.patience and since_best >= settings.patience and epoch >= settings.min_epochs:
+                stopped = True
+        history.append(row)
+        if ckpt_path is not None and (epoch % settings.checkpoint_every == 0 or stopped):
+            ckpt_path.parent.mkdir(parents=True, exist_ok=True)
+            _save({"fingerprint": fingerprint, "epoch": epoch, "history": history,
+                   "modules": {k: m.state_dict() for k, m in model.modules.items()},
+                   "optimisers": {k: o.state_dict() for k, o in model.optimisers.items()},
+                   "best_score": best_score, "best_epoch": best_epoch, "best_state": best_state,
+                   "since_best": since_best, "elapsed": time.perf_counter() - t0,
+                   "seconds_to_best": seconds_to_best, "generator": gen.get_state(), "rng": _rng_state()},
+                  ckpt_path)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch)
+        if stopped:
+            log.info("early stop at epoch %d: no better validation score in %d evaluations", epoch, settings.patience)
+            break
+    if best_state is None:
+        raise RuntimeError("training produced no finite validation score; lower the learning rate")
+    for k, m in model.modules.items():
+        m.load_state_dict(best_state[k])
+        m.eval()
+    return FitResult(best_epoch=best_epoch, best_score=best_score, epochs_run=epoch, stopped_early=stopped,
+                     resumed_from=resumed_from, history=pd.DataFrame(history), seconds=time.perf_counter() - t0,
+                     seconds_to_best=seconds_to_best, best_state=best_state)
+
+
+def _eval_generator(base_seed: int, epoch: int) -> torch.Generator:
+    """A generator for validation sampling that does not advance the training stream, so the
+    evaluation schedule does not change the training trajectory."""
+    g = torch.Generator()
+    g.manual_seed((base_seed * 1_000_003 + epoch) % 2**63)
+    return g
