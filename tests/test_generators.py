@@ -18,7 +18,7 @@ import torch
 from conftest import KIRC_SAMPLES, KIRC_SUBSET, REPO
 from gexflow.models.covariates import CovariateEmbedding, CovariateEncoder, embedding_size
 from gexflow.models.cvae import CVAE, cvae_loss
-from gexflow.models.training import Batches, LoopSettings, fit, seed_everything
+from gexflow.models.training import Batches, LoopSettings, fit, save_model, seed_everything
 from gexflow.models.wgan_gp import WGANGP, critic_loss, gradient_penalty
 
 WGAN_CFG = dict(z_dim=8, generator_hidden=[32], critic_hidden=[32], optimiser="adam", betas=[0.0, 0.9],
@@ -39,7 +39,7 @@ def synthetic_batches(n=64, genes=5, seed=0):
     enc = CovariateEncoder(["condition", "sex"], ["age"]).fit(obs)
     codes, nums = enc.transform(obs)
     x = rng.normal(size=(n, genes)).astype(np.float32) * 0.3
-    x[:, 0] += nums[:, 0]
+    x[:, 0] += 2 * nums[:, 0]
     x[:, 1] += (obs["condition"] == "tumor").to_numpy() * 2 - 1
     return Batches(torch.as_tensor(x), torch.as_tensor(codes), torch.as_tensor(nums)), enc, obs
 
@@ -104,7 +104,7 @@ def test_generator_output_depends_on_age():
     and after training the generated gene that follows age in the data follows it too."""
     data, enc, obs = synthetic_batches(n=128)
     gen = seed_everything(3)
-    model = WGANGP(5, enc.vocab_sizes, 1, dict(WGAN_CFG, epochs=100), torch.device("cpu"))
+    model = WGANGP(5, enc.vocab_sizes, 1, dict(WGAN_CFG, epochs=100, batch_size=16), torch.device("cpu"))
     ages_val = data.nums[:, 0].numpy()
     fit(model, data, val_codes=data.codes, val_nums=data.nums, gen=gen,
         score=lambda s: np.corrcoef(ages_val, s[:, 0])[0, 1] - np.abs(s.std(0) - 1).mean(),
@@ -192,6 +192,33 @@ def test_training_resumes_after_sigkill_exactly(tmp_path):
     for net in a["best"]:
         for k, v in a["best"][net].items():
             assert torch.equal(v, b["best"][net][k]), f"{net}.{k} differs after resume"
+
+
+def test_saved_model_is_byte_reproducible_and_loads(tmp_path):
+    """torch.save stamps a random serialization id into each archive, and a RandomState made
+    unseeded then set (as CTGAN's rdt transformers do) pickles random entropy; save_model must not."""
+    import zipfile
+
+    def seeded_later(seed):
+        rs = np.random.RandomState()
+        rs.set_state(np.random.RandomState(seed).get_state())
+        return rs
+
+    torch.manual_seed(0)
+    state = {"modules": {"g": torch.nn.Linear(12, 7).state_dict()}, "covariates": {"categorical": ["sex"]},
+             "rng": seeded_later(5)}
+    save_model(state, tmp_path / "a.pt")
+    save_model({**state, "rng": seeded_later(5)}, tmp_path / "b.pt")
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
+    with zipfile.ZipFile(tmp_path / "a.pt") as zf:
+        assert zf.testzip() is None  # CRCs were patched along with the id
+    back = torch.load(tmp_path / "a.pt", weights_only=False)
+    assert back["covariates"] == state["covariates"]
+    assert back["rng"].random_sample() == np.random.RandomState(5).random_sample()
+    assert all(torch.equal(v, back["modules"]["g"][k]) for k, v in state["modules"]["g"].items())
+    state["modules"]["g"]["bias"][0] += 1
+    save_model(state, tmp_path / "c.pt")
+    assert (tmp_path / "c.pt").read_bytes() != (tmp_path / "a.pt").read_bytes()
 
 
 def test_checkpoint_from_other_settings_is_ignored(tmp_path):

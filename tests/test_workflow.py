@@ -12,8 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import KIRC_SAMPLES, KIRC_SUBSET, REPO, SNAKEMAKE, copy_tiny_config, serve_directory, snakemake
+from conftest import (KIRC_SAMPLES, KIRC_SUBSET, REPO, SNAKEMAKE, assert_same_run_records, copy_tiny_config,
+                      serve_directory, snakemake)
 from gexflow.io import sha256_file
+from gexflow.manifest import RUN_RECORDS
 
 pytestmark = pytest.mark.workflow
 
@@ -48,8 +50,19 @@ def test_default_config_dry_run(workdir):
     jobs = planned_jobs(out)
     assert jobs["filter_normalise"] == 6
     assert jobs["stage_embedded_bulk"] == 5 and jobs["stage_embedded_single_cell"] == 1
-    assert jobs["call_degs"] == 2 and jobs["select_genes"] == 4
+    # 4 sets on kirc (kegg_glioma is restricted away), plus the sets the experiments ask for
+    assert jobs["call_degs"] == 2 and jobs["select_genes"] == 6
     assert jobs["write_manifest"] == 1
+    # 4 experiments: 6 + 4 + 4 + 6 models x 2 folds; one evaluation per model and the ceiling
+    assert jobs["split_samples"] == 4 and jobs["train_generator"] == 40
+    assert jobs["evaluate_generator"] == 24 and jobs["compare_generators"] == 4
+
+
+def test_full_gpu_config_dry_run(workdir):
+    """config/full.yaml (merged over the default): every model on every experiment, all 5 folds."""
+    out = _ok(snakemake(workdir, "-n", "--configfile", REPO / "config/full.yaml"))
+    jobs = planned_jobs(out)
+    assert jobs["train_generator"] == 4 * 6 * 5 and jobs["evaluate_generator"] == 4 * 7
 
 
 def test_end_to_end_tiny_config(workdir):
@@ -64,8 +77,9 @@ def test_end_to_end_tiny_config(workdir):
     assert len(h5ads) == 2
     assert sum(p.endswith("volcano.png") for p in manifest["outputs"]) == 1
     assert sum(p.endswith("genes.tsv") for p in manifest["outputs"]) == 4
-    for path, digest in manifest["outputs"].items():
+    for path, digest in {**manifest["outputs"], **manifest["run_records"]}.items():
         assert sha256_file(workdir / path) == digest
+    assert manifest["run_records"] and all(Path(p).name in RUN_RECORDS for p in manifest["run_records"])
 
     kirc = ad.read_h5ad(workdir / next(p for p in h5ads if "kirc_subset" in p))
     raw = pd.read_csv(KIRC_SUBSET, sep="\t", index_col=0)
@@ -92,7 +106,7 @@ def test_end_to_end_tiny_config(workdir):
     for entry in ("1. Data", "2. DEGs", "3. Gene selection", "4. Generators", "9. Pipeline info", "volcano.png",
                   "coverage.tsv", "comparison_table.tsv", "distance_matrices.png"):
         assert entry in html, entry
-    for path in manifest["outputs"]:
+    for path in [*manifest["outputs"], *manifest["run_records"]]:
         if path.endswith((".png", ".tsv")) and "/references/" not in path:
             assert Path(path).name in html, path
     _check_report_renders(workdir / "report.html", html)
@@ -175,7 +189,7 @@ def _check_generators(workdir, manifest):
     gamma = long[long.metric == "gamma"].set_index("model")
     assert (gamma["n_folds"] == 2).all() and gamma["mean"].between(-1, 1).all()
     assert long[(long.model == "real_train") & (long.metric == "gamma_vs_ceiling")]["mean"].iloc[0] == 1.0
-    assert any(p.endswith("comparison_table.tsv") for p in manifest["outputs"])
+    assert any(p.endswith("comparison_table.tsv") for p in manifest["run_records"])
 
 
 def _check_report_renders(report, raw_html):
@@ -334,6 +348,7 @@ def test_killed_run_is_picked_up_by_rerun_incomplete(workdir, tmp_path_factory):
     for name in ("resources", "src", "tests", "config"):
         os.symlink(REPO / name, reference / name)
     _ok(snakemake(reference, "--cores", 2, "--configfile", copy_tiny_config(reference, **{"run.datasets": ["kirc_subset", "pbmc68k"]})))
-    a = json.loads((workdir / "results/pipeline_info/manifest.json").read_text())["outputs"]
-    b = json.loads((reference / "results/pipeline_info/manifest.json").read_text())["outputs"]
-    assert a == b
+    a = json.loads((workdir / "results/pipeline_info/manifest.json").read_text())
+    b = json.loads((reference / "results/pipeline_info/manifest.json").read_text())
+    assert a["outputs"] == b["outputs"]
+    assert_same_run_records(workdir, reference, a["run_records"], b["run_records"])

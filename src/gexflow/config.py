@@ -130,7 +130,9 @@ def _check_generate(config: dict, config_file: str) -> None:
         if name not in experiments:
             raise InputError(config_file, "generate.run", f"'{name}' is not a key of generate.experiments",
                              f"use one of: {', '.join(experiments) or '(none defined)'}")
-    for name, exp in experiments.items():
+    # Only the experiments that run: a config merged over the default carries its other entries.
+    for name in gen["run"]:
+        exp = experiments[name]
         where = f"generate.experiments.{name}"
         ds = config["datasets"].get(exp["dataset"])
         if ds is None:

@@ -220,6 +220,8 @@ def train_generator_stage(inputs: dict, *, exp_name: str, exp: dict, model: str,
     import anndata as ad
     import torch
 
+    from gexflow.models.training import save_model
+
     torch.set_num_threads(threads)
     X, var, obs, labels = load_experiment(inputs["h5ad"], inputs["genes"], exp)
     split = read_split(inputs["split"], obs, fold)
@@ -231,12 +233,16 @@ def train_generator_stage(inputs: dict, *, exp_name: str, exp: dict, model: str,
         loop=loop, checkpoint_dir=out_dir / "checkpoints", fingerprint=fingerprint)
     card.update({"experiment": exp_name, "dataset": exp["dataset"], "genes": exp["genes"], "fold": fold,
                  "config_seed": seed, "torch": torch.__version__, "threads": threads})
-    with atomic_path(outputs["model"]) as tmp:
-        torch.save(state, tmp)
+    save_model(state, outputs["model"])  # byte-reproducible, unlike a plain torch.save
     syn_obs = syn_obs.astype({c: str for c in syn_obs.columns if str(syn_obs[c].dtype) in ("category", "object")})
     write_h5ad(ad.AnnData(X=synthetic.astype(np.float32), obs=syn_obs, var=var), outputs["synthetic"])
     write_tsv(curve, outputs["curve"])
     write_json(card, outputs["card"])
+    # Checkpoints exist to resume a killed job; once the outputs are written they are spent (and a
+    # forced rerun should retrain from scratch, which gives the same result).
+    import shutil
+
+    shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)
     log.info("%s fold %d: validation gamma %.4f, fit %.1f s", model, fold, card["validation"]["gamma"],
              card["timings_s"]["fit"])
 

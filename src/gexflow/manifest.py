@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata as md
+import json
 import platform
 import subprocess
 import sys
@@ -46,7 +47,34 @@ def compute_device() -> dict:
     return {"type": "cpu", "cuda_available": False}
 
 
+# Files that record how a run went (wall-clock timings, the device) besides what it produced: the
+# same config gives the same bytes for every other output, and for these everything but timings.
+RUN_RECORDS = ("model_card.json", "comparison_table.tsv")
+
+
+# What may differ between two runs of one config: how long steps took, and whether a killed
+# training job was resumed from its checkpoint (the model it ends with is the same).
+RUN_RECORD_FIELDS = {"model_card.json": ("timings_s", "resumed_from"), "comparison_table.tsv": ("fit_seconds",)}
+
+
+def is_run_record(path) -> bool:
+    return Path(path).name in RUN_RECORDS
+
+
+def run_record_content(path):
+    """A run record without its run-dependent fields: equal for two runs of the same config."""
+    path = Path(path)
+    drop = RUN_RECORD_FIELDS[path.name]
+    if path.suffix == ".json":
+        data = json.loads(path.read_text())
+        return {k: v for k, v in data.items() if k not in drop}
+    import pandas as pd
+
+    return pd.read_csv(path, sep="\t", dtype=str).drop(columns=list(drop), errors="ignore").to_dict("list")
+
+
 def build_manifest(config: dict, outputs: list[str], workdir=".") -> dict:
+    files = [p for p in sorted(outputs) if Path(p).is_file()]
     return {
         "pipeline": "gexflow",
         "config": config,
@@ -57,7 +85,8 @@ def build_manifest(config: dict, outputs: list[str], workdir=".") -> dict:
         "platform": platform.platform(),
         "packages": package_versions(),
         "device": compute_device(),
-        "outputs": {str(p): sha256_file(p) for p in sorted(outputs) if Path(p).is_file()},
+        "outputs": {str(p): sha256_file(p) for p in files if not is_run_record(p)},
+        "run_records": {str(p): sha256_file(p) for p in files if is_run_record(p)},
     }
 
 

@@ -243,7 +243,7 @@ def final_targets():
                 f"{select_dir(ds, name)}/{f}" for f in ("genes.tsv", "coverage.tsv")
             ]
     for exp in GENERATE["run"]:
-        targets += compare_outputs(exp)
+        targets += experiment_outputs(exp)
     return targets
 
 
@@ -266,7 +266,11 @@ def model_settings(exp, model):
 
 
 def experiment_spec(exp):
-    return {k: v for k, v in EXPERIMENTS[exp].items() if k not in ("settings", "models", "note", "description")}
+    return {
+        k: v
+        for k, v in EXPERIMENTS[exp].items()
+        if k not in ("settings", "models", "note", "description")
+    }
 
 
 def experiment_hash(exp):
@@ -282,7 +286,9 @@ def experiment_hash(exp):
 
 
 def experiment_dir(exp):
-    return f"results/{EXPERIMENTS[exp]['dataset']}/generate-{exp}-{experiment_hash(exp)}"
+    return (
+        f"results/{EXPERIMENTS[exp]['dataset']}/generate-{exp}-{experiment_hash(exp)}"
+    )
 
 
 def model_hash(exp, model):
@@ -325,6 +331,19 @@ COMPARE_FILES = [
 
 def compare_outputs(exp):
     return [f"{compare_dir(exp)}/{f}" for f in COMPARE_FILES]
+
+
+def experiment_outputs(exp):
+    """Everything an experiment writes, so the manifest records its sha256."""
+    out = [f"{experiment_dir(exp)}/split.tsv", *compare_outputs(exp)]
+    for m in experiment_models(exp):
+        for k in run_folds():
+            out += [
+                f"{model_dir(exp, m)}/fold_{k}/{f}"
+                for f in ("model.pt", "synthetic.h5ad", "model_card.json")
+            ]
+    out += [evaluation_file(exp, m) for m in [CEILING] + experiment_models(exp)]
+    return out
 
 
 def experiment_inputs(exp):
@@ -374,8 +393,12 @@ def generator_code(model):
 def train_inputs(wildcards):
     exp = check_experiment(wildcards)
     if wildcards.model not in experiment_models(exp):
-        raise WorkflowError(f"model '{wildcards.model}' is not run in experiment '{exp}'")
-    check_hash(model_hash(exp, wildcards.model), wildcards.mhash, f"{exp}/{wildcards.model}")
+        raise WorkflowError(
+            f"model '{wildcards.model}' is not run in experiment '{exp}'"
+        )
+    check_hash(
+        model_hash(exp, wildcards.model), wildcards.mhash, f"{exp}/{wildcards.model}"
+    )
     return {**experiment_inputs(exp), "code": generator_code(wildcards.model)}
 
 
@@ -387,14 +410,19 @@ def evaluate_inputs(wildcards):
     exp = check_experiment(wildcards)
     model = wildcards.model
     check_hash(evaluation_hash(), wildcards.vhash, "evaluation")
-    inputs = {**experiment_inputs(exp), "code": package_sources("generation.py", "metrics.py", "deg.py")}
+    inputs = {
+        **experiment_inputs(exp),
+        "code": package_sources("generation.py", "metrics.py", "deg.py"),
+    }
     if model != CEILING:
         check_hash(model_hash(exp, model), wildcards.mhash, f"{exp}/{model}")
         inputs["synthetic"] = [
             f"{model_dir(exp, model)}/fold_{k}/synthetic.h5ad" for k in run_folds()
         ]
     else:
-        check_hash(section_hash(experiment_hash(exp), CEILING), wildcards.mhash, CEILING)
+        check_hash(
+            section_hash(experiment_hash(exp), CEILING), wildcards.mhash, CEILING
+        )
     return inputs
 
 

@@ -43,9 +43,9 @@ rule train_generator:
         experiment="[A-Za-z0-9_]+",
         model="wgan_gp|cvae|ctgan|tvae|gaussian|shuffled",
         fold="[0-9]+",
-    threads: GENERATE["threads"]
     conda:
         "../../envs/generate.yaml"
+    threads: GENERATE["threads"]
     resources:
         mem_mb=4000,
         runtime="2h",

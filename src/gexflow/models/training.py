@@ -13,8 +13,10 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import pickle
 import random
 import time
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
@@ -119,6 +121,81 @@ def _save(obj, dest: Path) -> None:
     tmp = dest.with_name(dest.name + ".tmp")
     torch.save(obj, tmp)
     os.replace(tmp, dest)  # atomic: a kill mid-save leaves the previous checkpoint intact
+
+
+def _random_state(state: tuple) -> np.random.RandomState:
+    rs = np.random.RandomState(0)
+    rs.set_state(state)
+    return rs
+
+
+class _ReproduciblePickler(pickle.Pickler):
+    """Pickle a legacy RandomState by its state alone: an unseeded-then-set RandomState (rdt's
+    transformers in CTGAN/TVAE make them) also pickles a random, unused SeedSequence."""
+
+    def reducer_override(self, obj):
+        if type(obj) is np.random.RandomState:
+            return _random_state, (obj.get_state(),)
+        return NotImplemented
+
+
+_REPRODUCIBLE_PICKLE = types.SimpleNamespace(__name__="gexflow_pickle", Pickler=_ReproduciblePickler)
+
+
+def model_bytes(obj) -> bytes:
+    """torch.save archive of `obj` that is byte-identical for identical content.
+
+    torch >= 2.4 writes a random `.data/serialization_id` into every archive, so two runs of the
+    same config would give different model.pt files. Replace the ID (same length, so no offset
+    moves) by digits of the sha256 of the other bytes and patch its CRC-32 in the local and the
+    central headers; torch.load and zipfile both check the result."""
+    import hashlib
+    import io
+    import struct
+    import zipfile
+    import zlib
+
+    buf = io.BytesIO()
+    torch.save(obj, buf, pickle_module=_REPRODUCIBLE_PICKLE)
+    data = bytearray(buf.getvalue())
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as zf:
+        infos = [i for i in zf.infolist() if i.filename.endswith(".data/serialization_id")]
+        central = zf.start_dir  # offset of the central directory
+    if not infos:
+        return bytes(data)
+    info = infos[0]
+    name = info.filename.encode()
+    n_name, n_extra = struct.unpack_from("<HH", data, info.header_offset + 26)
+    start = info.header_offset + 30 + n_name + n_extra
+    old = bytes(data[start:start + info.file_size])
+    rest = bytes(data[:start]) + bytes(data[start + info.file_size:])
+    digits = str(int(hashlib.sha256(rest).hexdigest(), 16))
+    new = (digits * (len(old) // len(digits) + 1))[:len(old)].encode()
+    data[start:start + len(old)] = new
+    crc = zlib.crc32(new) & 0xFFFFFFFF
+    struct.pack_into("<I", data, info.header_offset + 14, crc)
+    if info.flag_bits & 0x08:  # a data descriptor after the data repeats the CRC
+        at = start + info.compress_size
+        struct.pack_into("<I", data, at + 4 if bytes(data[at:at + 4]) == b"PK\x07\x08" else at, crc)
+    while central != -1:
+        n_name = struct.unpack_from("<H", data, central + 28)[0]
+        if bytes(data[central + 46:central + 46 + n_name]) == name:
+            struct.pack_into("<I", data, central + 16, crc)
+            break
+        central = data.find(b"PK\x01\x02", central + 4)
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as zf:
+        bad = zf.testzip()
+    if bad is not None:
+        raise RuntimeError(f"model archive failed its CRC check at {bad}")
+    return bytes(data)
+
+
+def save_model(obj, dest: str | os.PathLike) -> None:
+    """Write the final model atomically and reproducibly (see model_bytes)."""
+    dest = Path(dest)
+    tmp = dest.with_name(dest.name + ".tmp")
+    tmp.write_bytes(model_bytes(obj))
+    os.replace(tmp, dest)
 
 
 def fit(model: Trainable, train: Batches, *, val_codes: torch.Tensor, val_nums: torch.Tensor,
