@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import shutil
 import time
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from gexflow.errors import InputError
-from gexflow.io import atomic_path, write_h5ad, write_json, write_tsv
+from gexflow.io import write_h5ad, write_json, write_tsv
 
 log = logging.getLogger("gexflow.generation")
 
@@ -240,8 +241,6 @@ def train_generator_stage(inputs: dict, *, exp_name: str, exp: dict, model: str,
     write_json(card, outputs["card"])
     # Checkpoints exist to resume a killed job; once the outputs are written they are spent (and a
     # forced rerun should retrain from scratch, which gives the same result).
-    import shutil
-
     shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)
     log.info("%s fold %d: validation gamma %.4f, fit %.1f s", model, fold, card["validation"]["gamma"],
              card["timings_s"]["fit"])

@@ -47,14 +47,11 @@ def compute_device() -> dict:
     return {"type": "cpu", "cuda_available": False}
 
 
-# Files that record how a run went (wall-clock timings, the device) besides what it produced: the
-# same config gives the same bytes for every other output, and for these everything but timings.
-RUN_RECORDS = ("model_card.json", "comparison_table.tsv")
-
-
-# What may differ between two runs of one config: how long steps took, and whether a killed
-# training job was resumed from its checkpoint (the model it ends with is the same).
+# Run records: outputs that also say how a run went. The same config gives the same bytes for every
+# other output, and for these everything but the listed fields: how long steps took, and whether a
+# killed training job was resumed from its checkpoint (the model it ends with is the same).
 RUN_RECORD_FIELDS = {"model_card.json": ("timings_s", "resumed_from"), "comparison_table.tsv": ("fit_seconds",)}
+RUN_RECORDS = tuple(RUN_RECORD_FIELDS)
 
 
 def is_run_record(path) -> bool:

@@ -192,10 +192,10 @@ def model_bytes(obj) -> bytes:
 
 def save_model(obj, dest: str | os.PathLike) -> None:
     """Write the final model atomically and reproducibly (see model_bytes)."""
-    dest = Path(dest)
-    tmp = dest.with_name(dest.name + ".tmp")
-    tmp.write_bytes(model_bytes(obj))
-    os.replace(tmp, dest)
+    from gexflow.io import atomic_path
+
+    with atomic_path(dest) as tmp:
+        tmp.write_bytes(model_bytes(obj))
 
 
 def fit(model: Trainable, train: Batches, *, val_codes: torch.Tensor, val_nums: torch.Tensor,
