@@ -18,12 +18,12 @@ import logging
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import yaml
 
-from gexflow import generation as G
+from gexflow.experiment import load_experiment
 from gexflow.splits import fold_splits
+from gexflow.stages import generate as G
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -49,11 +49,11 @@ def main():
     gen_cfg = cfg["generate"]
     exp = gen_cfg["experiments"][args.experiment]
     ds = exp["dataset"]
-    X, var, obs, labels = G.load_experiment(newest(f"results/{ds}/filter-*/filtered.h5ad"),
+    X, var, obs, labels = load_experiment(newest(f"results/{ds}/filter-*/filtered.h5ad"),
                                             newest(f"results/{ds}/select-{exp['genes']}-*/genes.tsv"), exp)
     pcol = cfg["datasets"][ds].get("patient_column")
     groups = obs[pcol].astype(str).to_numpy() if pcol else obs.index.astype(str).to_numpy()
-    s = fold_splits(labels, groups, k=gen_cfg["folds"], val_fraction=gen_cfg["val_fraction"], seed=cfg["seed"])[0]
+    s = fold_splits(labels, groups, k=cfg["split"]["folds"], val_fraction=cfg["split"]["val_fraction"], seed=cfg["seed"])[0]
     split = (s.train, s.val, s.test)
     print(f"data: {args.experiment}, {X.shape[1]} genes, {len(s.train)} train / {len(s.val)} validation samples, "
           f"{args.threads} CPU thread(s)")

@@ -3,8 +3,8 @@
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821 (for --sdm conda envs)
-from gexflow.pipeline import filter_dataset  # noqa: E402
 from gexflow.runner import run_step  # noqa: E402
+from gexflow.stages.filter import filter_dataset  # noqa: E402
 
 
 def main(smk):

@@ -6,10 +6,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import KIRC_SAMPLES, KIRC_SUBSET, REPO, TINY_CONFIG
 from gexflow.config import check_config, check_datasets
 from gexflow.errors import InputError
-from gexflow.pipeline import filter_dataset
+from gexflow.stages.filter import filter_dataset
+
+from conftest import KIRC_SAMPLES, KIRC_SUBSET, REPO, TINY_CONFIG
 
 ENTREZ_MAP = REPO / "resources/genesets/entrez_symbol_map_orghs_3.16.tsv.gz"
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"

@@ -6,9 +6,10 @@ import pandas as pd
 import pytest
 import scipy.stats as st
 
-from conftest import REPO
 from gexflow import deg
 from gexflow.errors import InputError
+
+from conftest import REPO
 
 RTOL = 1e-9
 
@@ -202,8 +203,9 @@ def kirc_h5ad(tmp_path_factory):
     """The filter stage's output for the real KIRC test subset."""
     import yaml
 
+    from gexflow.stages.filter import filter_dataset
+
     from conftest import KIRC_SAMPLES, KIRC_SUBSET, TINY_CONFIG
-    from gexflow.pipeline import filter_dataset
 
     out = tmp_path_factory.mktemp("kirc")
     ds = yaml.safe_load(TINY_CONFIG.read_text())["datasets"]["kirc_subset"]
@@ -215,7 +217,7 @@ def kirc_h5ad(tmp_path_factory):
 
 
 def _stage(tmp_path, h5ad, ds, **params):
-    from gexflow.pipeline import call_degs_stage
+    from gexflow.stages.deg import call_degs_stage
 
     outs = dict(table_out=tmp_path / "degs.tsv", summary_out=tmp_path / "summary.tsv", volcano_out=tmp_path / "v.png")
     call_degs_stage(h5ad, ds, dict(DEG_PARAMS, **params), name="kirc_subset", **outs)

@@ -8,9 +8,10 @@ import scanpy as sc
 import scipy.sparse as sp
 import scipy.stats
 
-from conftest import KIRC_SUBSET, REPO
 from gexflow import filtering
 from gexflow.errors import InputError
+
+from conftest import KIRC_SUBSET, REPO
 
 
 @pytest.fixture(scope="module")

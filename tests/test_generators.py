@@ -4,7 +4,6 @@ Matrices built here are small *synthetic* test matrices (named `synthetic_*`), n
 data; the real-data checks use the 293-gene KIRC subset in tests/data."""
 
 import math
-import os
 import signal
 import subprocess
 import sys
@@ -15,16 +14,22 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import KIRC_SAMPLES, KIRC_SUBSET, REPO
 from gexflow.models.covariates import CovariateEmbedding, CovariateEncoder, embedding_size
 from gexflow.models.cvae import CVAE, cvae_loss
 from gexflow.models.training import Batches, LoopSettings, fit, save_model, seed_everything
 from gexflow.models.wgan_gp import WGANGP, critic_loss, gradient_penalty
 
+from conftest import KIRC_SAMPLES, KIRC_SUBSET, REPO
+
 WGAN_CFG = dict(z_dim=8, generator_hidden=[32], critic_hidden=[32], optimiser="adam", betas=[0.0, 0.9],
                 lr_generator=1e-3, lr_critic=1e-3, n_critic=2, gp_lambda=10.0, batch_size=16, epochs=30)
 CVAE_CFG = dict(latent_dim=4, hidden=[32], dropout=0.1, batchnorm=True, beta=1.0, warmup_epochs=5,
                 decoder_noise="learned", noise_sd=0.5, lr=1e-2, weight_decay=0.0, batch_size=16, epochs=30)
+
+
+def score_samples(score, codes, nums):
+    """A generator's validate callback: `score` applied to samples for the given covariates."""
+    return lambda model, gen: score(model.sample(codes, nums, gen).cpu().numpy())
 
 
 def synthetic_obs(n, rng):
@@ -106,8 +111,8 @@ def test_generator_output_depends_on_age():
     gen = seed_everything(3)
     model = WGANGP(5, enc.vocab_sizes, 1, dict(WGAN_CFG, epochs=100, batch_size=16), torch.device("cpu"))
     ages_val = data.nums[:, 0].numpy()
-    fit(model, data, val_codes=data.codes, val_nums=data.nums, gen=gen,
-        score=lambda s: np.corrcoef(ages_val, s[:, 0])[0, 1] - np.abs(s.std(0) - 1).mean(),
+    fit(model, data, score_samples(lambda s: np.corrcoef(ages_val, s[:, 0])[0, 1] - np.abs(s.std(0) - 1).mean(),
+                                   data.codes, data.nums), gen=gen,
         settings=LoopSettings(epochs=100, eval_every=10, patience=0))
     z = torch.randn(200, 8, generator=torch.Generator().manual_seed(0))
     codes = data.codes[:1].repeat(200, 1)
@@ -151,7 +156,7 @@ def test_cvae_loss_terms():
 RESUME_SCRIPT = textwrap.dedent("""
     import os, signal, sys, numpy as np, torch
     sys.path.insert(0, {tests!r}); sys.path.insert(0, {src!r})
-    from test_generators import synthetic_batches, WGAN_CFG
+    from test_generators import synthetic_batches, score_samples, WGAN_CFG
     from gexflow.models.training import LoopSettings, fit, seed_everything
     from gexflow.models.wgan_gp import WGANGP
     data, enc, obs = synthetic_batches()
@@ -161,7 +166,7 @@ RESUME_SCRIPT = textwrap.dedent("""
     def on_epoch_end(epoch):
         if epoch == kill_at:
             os.kill(os.getpid(), signal.SIGKILL)  # no clean-up: as a killed cluster job
-    res = fit(model, data, val_codes=data.codes, val_nums=data.nums, score=lambda s: -float(np.abs(s.mean(0)).mean()),
+    res = fit(model, data, score_samples(lambda s: -float(np.abs(s.mean(0)).mean()), data.codes, data.nums),
               settings=LoopSettings(epochs=30, eval_every=5, checkpoint_every=10, patience=0), gen=gen,
               checkpoint_dir=sys.argv[1], fingerprint="f", on_epoch_end=on_epoch_end)
     torch.save({{"best": res.best_state, "history": res.history, "resumed_from": res.resumed_from,
@@ -223,7 +228,7 @@ def test_saved_model_is_byte_reproducible_and_loads(tmp_path):
 
 def test_checkpoint_from_other_settings_is_ignored(tmp_path):
     data, enc, _ = synthetic_batches()
-    kw = dict(val_codes=data.codes, val_nums=data.nums, score=lambda s: 0.0, checkpoint_dir=tmp_path,
+    kw = dict(validate=score_samples(lambda s: 0.0, data.codes, data.nums), checkpoint_dir=tmp_path,
               settings=LoopSettings(epochs=10, eval_every=5, checkpoint_every=5, patience=0))
     fit(WGANGP(5, enc.vocab_sizes, 1, WGAN_CFG, torch.device("cpu")), data, gen=seed_everything(1), fingerprint="a", **kw)
     res = fit(WGANGP(5, enc.vocab_sizes, 1, WGAN_CFG, torch.device("cpu")), data, gen=seed_everything(1),
@@ -242,7 +247,7 @@ def test_checkpoint_is_chosen_by_validation_score_only():
         return next(scores)
 
     model = WGANGP(5, enc.vocab_sizes, 1, WGAN_CFG, torch.device("cpu"))
-    res = fit(model, data, val_codes=data.codes[:7], val_nums=data.nums[:7], score=score, gen=seed_everything(2),
+    res = fit(model, data, score_samples(score, data.codes[:7], data.nums[:7]), gen=seed_everything(2),
               settings=LoopSettings(epochs=100, eval_every=2, patience=3))
     assert res.best_epoch == 10 and res.best_score == 0.9  # 5th evaluation
     assert res.stopped_early and res.epochs_run == 16  # 3 evaluations without improvement
@@ -252,7 +257,7 @@ def test_checkpoint_is_chosen_by_validation_score_only():
 
 
 def _kirc_subset_experiment():
-    from gexflow.generation import class_labels
+    from gexflow.experiment import class_labels
     from gexflow.io import read_expression_table
 
     X, _ = read_expression_table(KIRC_SUBSET, "gene_symbol")
@@ -260,15 +265,15 @@ def _kirc_subset_experiment():
     X = X.loc[obs.index].iloc[:, :20].to_numpy(dtype=np.float64)  # 20 real genes keep it fast
     exp = {"dataset": "kirc_subset", "genes": "first20", "label": "condition", "categorical": ["condition", "gender"],
            "numerical": ["age_at_diagnosis_years"], "contrast": {"column": "condition", "groups": ["tumor", "normal"]}}
-    return X, obs, class_labels(obs, exp), exp
+    return X, obs, class_labels(obs, exp["label"]), exp
 
 
 @pytest.mark.parametrize("model", ["wgan_gp", "cvae", "gaussian", "shuffled"])
 def test_test_split_values_cannot_change_the_trained_model(model):
     """Training sees the test split only through its covariates: scrambling the test samples'
     expression leaves the selected model and its samples unchanged (no selection on test)."""
-    from gexflow.generation import train_generator
     from gexflow.splits import fold_splits
+    from gexflow.stages.generate import train_generator
 
     X, obs, labels, exp = _kirc_subset_experiment()
     s = fold_splits(labels, obs["patient_barcode"], k=4, val_fraction=0.15, seed=0)[0]

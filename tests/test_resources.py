@@ -4,10 +4,11 @@ import shutil
 
 import pytest
 
-from conftest import REPO
 from gexflow.errors import InputError
 from gexflow.io import read_sha256sums, sha256_file
 from gexflow.staging import verify_shipped
+
+from conftest import REPO
 
 
 @pytest.mark.parametrize("sums_file", [REPO / "resources/SHA256SUMS", REPO / "tests/data/SHA256SUMS"])

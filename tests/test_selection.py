@@ -3,11 +3,12 @@
 import pandas as pd
 import pytest
 
-from conftest import REPO
 from gexflow import selection
 from gexflow.errors import InputError
-from gexflow.pipeline import _var
+from gexflow.stages.filter import _var
 from gexflow.staging import KEGG_RENAME, L1000_RENAME
+
+from conftest import REPO
 
 GENESETS = REPO / "resources/genesets"
 

@@ -4,9 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import REPO
-from gexflow import metrics, splits
+from gexflow import splits
 from gexflow.errors import InputError
+from gexflow.metrics import synthetic as metrics
+
+from conftest import REPO
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import (KIRC_SAMPLES, KIRC_SUBSET, REPO, SNAKEMAKE, assert_same_run_records, copy_tiny_config,
-                      serve_directory, snakemake)
 from gexflow.io import sha256_file
 from gexflow.manifest import RUN_RECORDS
+
+from conftest import (
+    KIRC_SAMPLES,
+    KIRC_SUBSET,
+    REPO,
+    SNAKEMAKE,
+    assert_same_run_records,
+    copy_tiny_config,
+    serve_directory,
+    snakemake,
+)
 
 pytestmark = pytest.mark.workflow
 

@@ -12,8 +12,9 @@ import subprocess
 
 import pytest
 
-from conftest import REPO, assert_same_run_records, copy_tiny_config, snakemake
 from gexflow.io import sha256_file
+
+from conftest import REPO, assert_same_run_records, copy_tiny_config, snakemake
 
 pytestmark = [pytest.mark.slurm, pytest.mark.workflow]
 CLUSTER = REPO / "tests/slurm/cluster.sh"

@@ -121,11 +121,11 @@ def _check_select_sets(sets: dict, config_file: str) -> None:
 
 
 def _check_generate(config: dict, config_file: str) -> None:
+    from gexflow.models.registry import MODELS, trainable
+
     gen = config.get("generate", {"run": []})
     experiments = gen.get("experiments", {})
-    if gen.get("run_folds", 1) > gen.get("folds", 5):
-        raise InputError(config_file, "generate.run_folds", f"{gen['run_folds']} folds to run of {gen['folds']}",
-                         "set run_folds <= folds")
+    models = trainable("generate")
     for name in gen["run"]:
         if name not in experiments:
             raise InputError(config_file, "generate.run", f"'{name}' is not a key of generate.experiments",
@@ -147,11 +147,14 @@ def _check_generate(config: dict, config_file: str) -> None:
         if config["select"]["sets"][exp["genes"]]["method"] == "deg" and exp["dataset"] not in config["deg"]["datasets"]:
             raise InputError(config_file, f"{where}.genes", f"DEG set on '{exp['dataset']}', which is not in deg.datasets",
                              f"add {exp['dataset']} to deg.datasets or choose another gene set")
+        folds = {**config.get("split", {}), **exp.get("split", {})}.get("folds", 5)
+        if gen.get("run_folds", 1) > folds:
+            raise InputError(config_file, "generate.run_folds", f"{gen['run_folds']} folds to run of the {folds} "
+                             f"of experiment {name}'s split", "set generate.run_folds <= split.folds")
         for model in exp.get("settings", {}):
-            if model not in ("wgan_gp", "cvae", "ctgan", "tvae", "gaussian", "shuffled"):
-                raise InputError(config_file, f"{where}.settings.{model}", "unknown model",
-                                 "use wgan_gp, cvae, ctgan, tvae, gaussian or shuffled")
+            if model not in models:
+                raise InputError(config_file, f"{where}.settings.{model}", "unknown model", f"use {', '.join(models)}")
         for model in exp.get("models", gen.get("models", [])):
-            if model in ("wgan_gp", "cvae") and model not in gen.get("settings", {}):
+            if MODELS[model].kind == "torch" and model not in gen.get("settings", {}):
                 raise InputError(config_file, f"generate.settings.{model}", "missing (its epochs are required)",
                                  f"add `{model}: {{epochs: 300}}` under generate.settings")

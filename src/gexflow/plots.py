@@ -87,12 +87,10 @@ def volcano_figure(table: pd.DataFrame, dest, *, p_column: str, alpha: float, lo
 
 
 # --- generators ---------------------------------------------------------------------------------
-MODEL_LABELS = {"real_train": "real (train split)", "wgan_gp": "WGAN-GP", "cvae": "CVAE", "ctgan": "CTGAN",
-                "tvae": "TVAE", "gaussian": "Gaussian (Ledoit-Wolf)", "shuffled": "shuffled genes"}
-
-
 def _label(m: str) -> str:
-    return MODEL_LABELS.get(m, m)
+    from gexflow.models.registry import display_name
+
+    return display_name(m)
 
 
 def _write(fig, dest) -> None:
@@ -172,23 +170,25 @@ def pca_overlay_figure(train: np.ndarray, real: np.ndarray, synthetic: dict, des
 
 
 def training_curves_figure(curves: dict, dest, *, title: str) -> None:
-    """Losses and the validation score per epoch of every model with a training curve."""
+    """Losses and the validation metric (the curve's `val_<metric>` column) per epoch of every
+    model with a training curve."""
     curves = {m: c for m, c in curves.items() if len(c)}
     n = max(1, len(curves))
     fig, axes = plt.subplots(1, n, figsize=(3.4 * n, 3.0), squeeze=False)
     for i, (m, c) in enumerate(curves.items()):
         ax = axes[0, i]
-        for col in [c_ for c_ in c.columns if c_ not in ("epoch", "val_score", "beta", "decoder_sd_mean")]:
+        val = next((c_ for c_ in c.columns if c_.startswith("val_")), None)
+        for col in [c_ for c_ in c.columns if c_ not in ("epoch", val, "beta", "decoder_sd_mean")]:
             ax.plot(c["epoch"], c[col], lw=0.8, label=col)
         ax.set_title(_label(m), fontsize=8)
         ax.set_xlabel("epoch", fontsize=7)
         ax.tick_params(labelsize=6)
         ax.legend(fontsize=5, loc="upper left")
-        if "val_score" in c.columns and c["val_score"].notna().any():
-            v = c.dropna(subset=["val_score"])
+        if val is not None and c[val].notna().any():
+            v = c.dropna(subset=[val])
             ax2 = ax.twinx()
-            ax2.plot(v["epoch"], v["val_score"], "k.-", lw=1, ms=3)
-            ax2.set_ylabel("validation gamma", fontsize=7)
+            ax2.plot(v["epoch"], v[val], "k.-", lw=1, ms=3)
+            ax2.set_ylabel(f"validation {val[4:]}", fontsize=7)
             ax2.tick_params(labelsize=6)
     if not curves:
         axes[0, 0].text(0.5, 0.5, "no model in this experiment records a training curve", ha="center")

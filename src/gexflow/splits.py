@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
 from gexflow.errors import InputError
@@ -55,7 +56,35 @@ def fold_splits(strata, groups, *, k: int, val_fraction: float, seed: int) -> li
     out = []
     for i, (rest, test) in enumerate(k_folds(strata, groups, k=k, seed=seed)):
         if len(np.unique(groups[rest])) < 2:
-            raise InputError("split", "k", "too few patients left for a validation part", "lower generate.folds")
+            raise InputError("split", "k", "too few patients left for a validation part", "lower split.folds")
         train, val = _carve(rest, strata, groups, val_fraction / (1 - 1 / k), seed + 1 + i)
         out.append(Split(np.sort(train), np.sort(val), np.sort(test)))
     return out
+
+
+ROLES = ("train", "val", "test")
+
+
+def split_table(sample_ids, labels, groups, splits: list[Split]) -> pd.DataFrame:
+    """The split file every model stage reads: sample_id, class, group, and fold_i in
+    {train, val, test} for each fold."""
+    table = pd.DataFrame({"sample_id": np.asarray(sample_ids).astype(str), "class": labels, "group": groups})
+    for i, s in enumerate(splits):
+        role = np.empty(len(table), dtype=object)
+        role[s.train], role[s.val], role[s.test] = ROLES
+        table[f"fold_{i}"] = role
+    return table
+
+
+def read_split(split_tsv, sample_ids, fold: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(train, val, test) row indices into `sample_ids` for one fold of a split file."""
+    table = pd.read_csv(split_tsv, sep="\t", dtype=str).set_index("sample_id")
+    col = f"fold_{fold}"
+    if col not in table.columns:
+        raise InputError(split_tsv, col, "fold not in the split table", "rerun split_samples with more folds")
+    role = table[col].reindex(pd.Index(sample_ids).astype(str))
+    if role.isna().any():
+        raise InputError(split_tsv, "sample_id", "split table does not match the dataset's samples",
+                         "rerun split_samples")
+    role = role.to_numpy()
+    return tuple(np.flatnonzero(role == r) for r in ROLES)

@@ -1,31 +1,35 @@
 # DEG stage: Wilcoxon signed-rank (paired) / rank-sum (unpaired), per-gene exact p-values,
 # Bonferroni or BH (statsmodels), fold change on the linear scale, volcano plot.
+# Paths, input functions and targets: workflow/rules/paths/deg.smk.
 
 
 rule call_degs:
     input:
         unpack(deg_inputs),
     output:
-        table=report(
+        table=report_entry(
             "results/{dataset}/deg-{ghash}/degs.tsv",
-            caption="../report/degs.rst",
-            category="2. DEGs",
-            subcategory="{dataset}",
-            labels={"dataset": "{dataset}", "file": "DEG table"},
+            "degs",
+            "2. DEGs",
+            "{dataset}",
+            dataset="{dataset}",
+            file="DEG table",
         ),
-        summary=report(
+        summary=report_entry(
             "results/{dataset}/deg-{ghash}/summary.tsv",
-            caption="../report/deg_summary.rst",
-            category="2. DEGs",
-            subcategory="{dataset}",
-            labels={"dataset": "{dataset}", "file": "DEG summary"},
+            "deg_summary",
+            "2. DEGs",
+            "{dataset}",
+            dataset="{dataset}",
+            file="DEG summary",
         ),
-        volcano=report(
+        volcano=report_entry(
             "results/{dataset}/deg-{ghash}/volcano.png",
-            caption="../report/volcano.rst",
-            category="2. DEGs",
-            subcategory="{dataset}",
-            labels={"dataset": "{dataset}", "figure": "volcano plot"},
+            "volcano",
+            "2. DEGs",
+            "{dataset}",
+            dataset="{dataset}",
+            figure="volcano plot",
         ),
     log:
         "logs/{dataset}/deg-{ghash}.log",

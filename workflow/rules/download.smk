@@ -1,5 +1,7 @@
-# Download stage: `source: embedded` checks and stages the shipped files; the other rules fetch
-# from the public endpoints in config `download.urls` (timeouts, retries, cache, sha256, atomic).
+# Download stage: `source: embedded` checks and stages the shipped files; download_dataset (one
+# rule for every remote {source}) and the reference rules fetch from the public endpoints in
+# config `download.urls` (timeouts, retries, cache, sha256, atomic).
+# Paths, input functions and targets: workflow/rules/paths/download.smk.
 
 
 rule stage_embedded_bulk:
@@ -42,78 +44,29 @@ rule stage_embedded_single_cell:
         "../../scripts/stage_embedded.py"
 
 
-rule download_xena:
+DOWNLOAD_RESOURCES = {  # GDC and GTEx matrices are large
+    "xena": {"mem_mb": 4000, "runtime": "60m"},
+    "gdc": {"mem_mb": 16000, "runtime": "120m"},
+    "gtex": {"mem_mb": 16000, "runtime": "120m"},
+    "cgga": {"mem_mb": 4000, "runtime": "60m"},
+}
+
+
+rule download_dataset:
     output:
-        expression="results/{dataset}/download-xena-{dhash}/expression.tsv.gz",
-        samples="results/{dataset}/download-xena-{dhash}/samples.tsv",
+        expression="results/{dataset}/download-{source}-{dhash}/expression.tsv.gz",
+        samples="results/{dataset}/download-{source}-{dhash}/samples.tsv",
     log:
-        "logs/{dataset}/download-xena-{dhash}.log",
+        "logs/{dataset}/download-{source}-{dhash}.log",
     conda:
         "../../envs/download.yaml"
     resources:
-        mem_mb=4000,
-        runtime="60m",
-    params:
-        urls=lambda w: source_urls(w.dataset),
-        download=config["download"],
-        stage_hash=lambda w: check_hash(download_hash(w.dataset), w.dhash, w.dataset),
-    script:
-        "../../scripts/download_source.py"
-
-
-rule download_gdc:
-    output:
-        expression="results/{dataset}/download-gdc-{dhash}/expression.tsv.gz",
-        samples="results/{dataset}/download-gdc-{dhash}/samples.tsv",
-    log:
-        "logs/{dataset}/download-gdc-{dhash}.log",
-    conda:
-        "../../envs/download.yaml"
-    resources:
-        mem_mb=16000,
-        runtime="120m",
-    params:
-        urls=lambda w: source_urls(w.dataset),
-        download=config["download"],
-        stage_hash=lambda w: check_hash(download_hash(w.dataset), w.dhash, w.dataset),
-    script:
-        "../../scripts/download_source.py"
-
-
-rule download_gtex:
-    output:
-        expression="results/{dataset}/download-gtex-{dhash}/expression.tsv.gz",
-        samples="results/{dataset}/download-gtex-{dhash}/samples.tsv",
-    log:
-        "logs/{dataset}/download-gtex-{dhash}.log",
-    conda:
-        "../../envs/download.yaml"
-    resources:
-        mem_mb=16000,
-        runtime="120m",
+        mem_mb=lambda w: DOWNLOAD_RESOURCES[w.source]["mem_mb"],
+        runtime=lambda w: DOWNLOAD_RESOURCES[w.source]["runtime"],
     params:
         urls=lambda w: source_urls(w.dataset),
         download=config["download"],
         tissues=lambda w: dataset_config(w).get("tissues"),
-        stage_hash=lambda w: check_hash(download_hash(w.dataset), w.dhash, w.dataset),
-    script:
-        "../../scripts/download_source.py"
-
-
-rule download_cgga:
-    output:
-        expression="results/{dataset}/download-cgga-{dhash}/expression.tsv.gz",
-        samples="results/{dataset}/download-cgga-{dhash}/samples.tsv",
-    log:
-        "logs/{dataset}/download-cgga-{dhash}.log",
-    conda:
-        "../../envs/download.yaml"
-    resources:
-        mem_mb=4000,
-        runtime="60m",
-    params:
-        urls=lambda w: source_urls(w.dataset),
-        download=config["download"],
         stage_hash=lambda w: check_hash(download_hash(w.dataset), w.dhash, w.dataset),
     script:
         "../../scripts/download_source.py"

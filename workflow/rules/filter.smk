@@ -1,5 +1,6 @@
 # Filter / normalise stage: every dataset brought to log2(x + 1) of a normalised value, lowly
 # expressed genes dropped (bulk), scanpy QC (single-cell). Output: AnnData, samples x genes.
+# Paths, input functions and targets: workflow/rules/paths/filter.smk.
 
 
 rule filter_normalise:
@@ -8,12 +9,13 @@ rule filter_normalise:
     output:
         h5ad="results/{dataset}/filter-{fhash}/filtered.h5ad",
         steps="results/{dataset}/filter-{fhash}/filter_steps.tsv",
-        qc=report(
+        qc=report_entry(
             "results/{dataset}/filter-{fhash}/filter_qc.png",
-            caption="../report/filter_qc.rst",
-            category="1. Data",
-            subcategory="{dataset}",
-            labels={"dataset": "{dataset}", "figure": "filter QC"},
+            "filter_qc",
+            "1. Data",
+            "{dataset}",
+            dataset="{dataset}",
+            figure="filter QC",
         ),
     log:
         "logs/{dataset}/filter-{fhash}.log",

@@ -1,30 +1,8 @@
-# Generator stage: the experiment split, one training job per model and fold, one evaluation per
+# Generator stage: one training job per model and fold (on the shared split), one evaluation per
 # model (every metric, every fold, the same function for models, peers and the real ceiling), and
-# the comparison table and figures per experiment.
-
-
-rule split_samples:
-    input:
-        unpack(split_inputs),
-    output:
-        split="results/{dataset}/generate-{experiment}-{ehash}/split.tsv",
-    log:
-        "logs/{dataset}/generate-{experiment}-{ehash}/split.log",
-    wildcard_constraints:
-        experiment="[A-Za-z0-9_]+",
-    conda:
-        "../../envs/generate.yaml"
-    resources:
-        mem_mb=2000,
-        runtime="10m",
-    params:
-        experiment=lambda w: experiment_spec(w.experiment),
-        dataset=lambda w: DATASETS[EXPERIMENTS[w.experiment]["dataset"]],
-        folds=GENERATE["folds"],
-        val_fraction=GENERATE["val_fraction"],
-        seed=config["seed"],
-    script:
-        "../../scripts/split_samples.py"
+# the comparison table and figures per experiment. Models and their code files come from the
+# registry (src/gexflow/models/registry.py).
+# Paths, input functions and targets: workflow/rules/paths/generate.smk.
 
 
 rule train_generator:
@@ -39,10 +17,6 @@ rule train_generator:
         "logs/{dataset}/generate-{experiment}-{ehash}/{model}-{mhash}/fold_{fold}.log",
     benchmark:
         "results/benchmarks/{dataset}/generate-{experiment}-{ehash}/{model}-{mhash}/fold_{fold}.tsv"
-    wildcard_constraints:
-        experiment="[A-Za-z0-9_]+",
-        model="wgan_gp|cvae|ctgan|tvae|gaussian|shuffled",
-        fold="[0-9]+",
     conda:
         "../../envs/generate.yaml"
     threads: GENERATE["threads"]
@@ -69,9 +43,6 @@ rule evaluate_generator:
         "logs/{dataset}/generate-{experiment}-{ehash}/{model}-{mhash}/evaluation-{vhash}.log",
     benchmark:
         "results/benchmarks/{dataset}/generate-{experiment}-{ehash}/{model}-{mhash}/evaluation-{vhash}.tsv"
-    wildcard_constraints:
-        experiment="[A-Za-z0-9_]+",
-        model="real_train|wgan_gp|cvae|ctgan|tvae|gaussian|shuffled",
     conda:
         "../../envs/generate.yaml"
     resources:
@@ -90,52 +61,56 @@ rule compare_generators:
     input:
         unpack(compare_inputs),
     output:
-        long=report(
+        long=report_entry(
             "results/{dataset}/generate-{experiment}-{ehash}/compare-{chash}/comparison.tsv",
-            caption="../report/comparison.rst",
-            category="4. Generators",
-            subcategory="{experiment}",
-            labels={"experiment": "{experiment}", "file": "all metrics, per model"},
+            "comparison",
+            "4. Generators",
+            "{experiment}",
+            experiment="{experiment}",
+            file="all metrics, per model",
         ),
-        table=report(
+        table=report_entry(
             "results/{dataset}/generate-{experiment}-{ehash}/compare-{chash}/comparison_table.tsv",
-            caption="../report/comparison_table.rst",
-            category="4. Generators",
-            subcategory="{experiment}",
-            labels={"experiment": "{experiment}", "file": "comparison table"},
+            "comparison_table",
+            "4. Generators",
+            "{experiment}",
+            experiment="{experiment}",
+            file="comparison table",
         ),
-        distances=report(
+        distances=report_entry(
             "results/{dataset}/generate-{experiment}-{ehash}/compare-{chash}/distance_matrices.png",
-            caption="../report/distance_matrices.rst",
-            category="4. Generators",
-            subcategory="{experiment}",
-            labels={"experiment": "{experiment}", "file": "distance matrices"},
+            "distance_matrices",
+            "4. Generators",
+            "{experiment}",
+            experiment="{experiment}",
+            file="distance matrices",
         ),
-        distributions=report(
+        distributions=report_entry(
             "results/{dataset}/generate-{experiment}-{ehash}/compare-{chash}/distributions.png",
-            caption="../report/distributions.rst",
-            category="4. Generators",
-            subcategory="{experiment}",
-            labels={"experiment": "{experiment}", "file": "distributions"},
+            "distributions",
+            "4. Generators",
+            "{experiment}",
+            experiment="{experiment}",
+            file="distributions",
         ),
-        pca=report(
+        pca=report_entry(
             "results/{dataset}/generate-{experiment}-{ehash}/compare-{chash}/pca.png",
-            caption="../report/pca.rst",
-            category="4. Generators",
-            subcategory="{experiment}",
-            labels={"experiment": "{experiment}", "file": "PCA"},
+            "pca",
+            "4. Generators",
+            "{experiment}",
+            experiment="{experiment}",
+            file="PCA",
         ),
-        curves=report(
+        curves=report_entry(
             "results/{dataset}/generate-{experiment}-{ehash}/compare-{chash}/training_curves.png",
-            caption="../report/training_curves.rst",
-            category="4. Generators",
-            subcategory="{experiment}",
-            labels={"experiment": "{experiment}", "file": "training curves"},
+            "training_curves",
+            "4. Generators",
+            "{experiment}",
+            experiment="{experiment}",
+            file="training curves",
         ),
     log:
         "logs/{dataset}/generate-{experiment}-{ehash}/compare-{chash}.log",
-    wildcard_constraints:
-        experiment="[A-Za-z0-9_]+",
     conda:
         "../../envs/generate.yaml"
     resources:

@@ -6,11 +6,11 @@ rule write_manifest:
     input:
         final_targets(),
     output:
-        manifest=report(
+        manifest=report_entry(
             "results/pipeline_info/manifest.json",
-            caption="../report/manifest.rst",
-            category="9. Pipeline info",
-            labels={"file": "run manifest"},
+            "manifest",
+            "9. Pipeline info",
+            file="run manifest",
         ),
     log:
         "logs/pipeline_info/manifest.log",

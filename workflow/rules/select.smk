@@ -1,37 +1,32 @@
 # Gene selection stage: KEGG pathway genes, DEGs, L1000 landmarks, unions and intersections,
 # each mapped onto one dataset's gene ids, with a coverage report.
+# Paths, input functions and targets: workflow/rules/paths/select.smk.
 
 
 rule select_genes:
     input:
         unpack(select_inputs),
     output:
-        genes=report(
+        genes=report_entry(
             "results/{dataset}/select-{selection}-{shash}/genes.tsv",
-            caption="../report/select_genes.rst",
-            category="3. Gene selection",
-            subcategory="{dataset}",
-            labels={
-                "dataset": "{dataset}",
-                "selection": "{selection}",
-                "file": "gene list",
-            },
+            "select_genes",
+            "3. Gene selection",
+            "{dataset}",
+            dataset="{dataset}",
+            selection="{selection}",
+            file="gene list",
         ),
-        coverage=report(
+        coverage=report_entry(
             "results/{dataset}/select-{selection}-{shash}/coverage.tsv",
-            caption="../report/select_coverage.rst",
-            category="3. Gene selection",
-            subcategory="{dataset}",
-            labels={
-                "dataset": "{dataset}",
-                "selection": "{selection}",
-                "file": "coverage",
-            },
+            "select_coverage",
+            "3. Gene selection",
+            "{dataset}",
+            dataset="{dataset}",
+            selection="{selection}",
+            file="coverage",
         ),
     log:
         "logs/{dataset}/select-{selection}-{shash}.log",
-    wildcard_constraints:
-        selection="[A-Za-z0-9_]+",
     conda:
         "../../envs/deg.yaml"
     resources:

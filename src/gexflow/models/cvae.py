@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from gexflow.models.covariates import CovariateEmbedding
+from gexflow.models.layers import mlp
 from gexflow.models.training import Batches
-from gexflow.models.wgan_gp import mlp
 
 
 class ConditionalVAE(nn.Module):

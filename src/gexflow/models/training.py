@@ -2,8 +2,10 @@
 every N epochs with resume after an interruption, early stopping, and checkpoint choice on the
 validation split only (the loop is never given test data).
 
-A model plugs in by implementing `Trainable`: its modules and optimisers (saved in checkpoints),
-one training epoch, and sampling for given covariates (used to score the validation split).
+A model plugs in by implementing `Trainable` (its modules and optimisers, saved in checkpoints,
+and one training epoch over a data object of its own kind); the stage passes a `validate`
+callback that scores it on the validation split, and says whether that metric is maximised
+(validation gamma of a generator) or minimised (validation MAE of a regressor).
 All of the loop's randomness comes from one CPU `torch.Generator` whose state is checkpointed,
 so a resumed run continues exactly where an uninterrupted one would have been.
 """
@@ -31,14 +33,14 @@ log = logging.getLogger("gexflow.training")
 CHECKPOINT = "last.pt"
 
 
-def select_device(requested: str = "auto") -> torch.device:
-    """CUDA when present (auto) or asked for; CPU otherwise."""
+def select_device(requested: str = "auto", field: str = "generate.device") -> torch.device:
+    """CUDA when present (auto) or asked for; CPU otherwise. `field` names the config key."""
     if requested == "cpu":
         return torch.device("cpu")
     if torch.cuda.is_available():
         return torch.device("cuda")
     if requested == "cuda":
-        raise InputError("config", "generate.device", "cuda requested but torch sees no CUDA device",
+        raise InputError("config", field, "cuda requested but torch sees no CUDA device",
                          "use device: auto (falls back to CPU) or run on a GPU node")
     return torch.device("cpu")
 
@@ -57,7 +59,8 @@ def seed_everything(seed: int) -> torch.Generator:
 
 @dataclass
 class Batches:
-    """Training data on the device: expression (z-scores) and encoded covariates."""
+    """Training data of a conditional generator on the device: expression (z-scores) and encoded
+    covariates. Other models bring their own data object: the loop only hands it to `train_epoch`."""
 
     x: torch.Tensor
     codes: torch.Tensor
@@ -72,12 +75,17 @@ class Batches:
 
 
 class Trainable(Protocol):
+    """What the loop needs of a model: its modules and optimisers (checkpointed) and one epoch."""
+
     modules: dict[str, torch.nn.Module]
     optimisers: dict[str, torch.optim.Optimizer]
 
-    def train_epoch(self, data: Batches, gen: torch.Generator, epoch: int) -> dict[str, float]: ...
+    def train_epoch(self, data, gen: torch.Generator, epoch: int) -> dict[str, float]: ...
 
-    def sample(self, codes: torch.Tensor, nums: torch.Tensor, gen: torch.Generator) -> torch.Tensor: ...
+
+# validate(model, gen) -> the validation metric; called in eval mode under torch.no_grad, with a
+# generator of its own so that the evaluation schedule does not change the training trajectory.
+Validate = Callable[[Trainable, torch.Generator], float]
 
 
 @dataclass
@@ -97,9 +105,19 @@ class FitResult:
     stopped_early: bool
     resumed_from: int | None
     history: pd.DataFrame
-    seconds: float
+    seconds: float  # the whole fit, time before a resume included
     seconds_to_best: float
     best_state: dict = field(repr=False, default_factory=dict)
+    metric: str = "score"
+    maximise: bool = True
+
+    @property
+    def card(self) -> dict:
+        """The model card's account of training and selection."""
+        return {"epochs_run": self.epochs_run, "best_epoch": self.best_epoch, "stopped_early": self.stopped_early,
+                "resumed_from": self.resumed_from, "validation": {self.metric: self.best_score},
+                "selection": f"{'highest' if self.maximise else 'lowest'} validation {self.metric} "
+                             "(validation split only)"}
 
 
 def _rng_state() -> dict:
@@ -118,9 +136,10 @@ def _set_rng_state(state: dict) -> None:
 
 
 def _save(obj, dest: Path) -> None:
-    tmp = dest.with_name(dest.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, dest)  # atomic: a kill mid-save leaves the previous checkpoint intact
+    from gexflow.io import atomic_path
+
+    with atomic_path(dest) as tmp:  # a kill mid-save leaves the previous checkpoint intact
+        torch.save(obj, tmp)
 
 
 def _random_state(state: tuple) -> np.random.RandomState:
@@ -198,22 +217,39 @@ def save_model(obj, dest: str | os.PathLike) -> None:
         tmp.write_bytes(model_bytes(obj))
 
 
-def fit(model: Trainable, train: Batches, *, val_codes: torch.Tensor, val_nums: torch.Tensor,
-        score: Callable[[np.ndarray], float], settings: LoopSettings, gen: torch.Generator,
-        checkpoint_dir: str | os.PathLike | None = None, fingerprint: str = "",
-        on_epoch_end: Callable[[int], None] | None = None) -> FitResult:
-    """Train `model`; every `eval_every` epochs sample for the validation covariates and score
-    the samples with `score` (higher is better). The best-scoring state is kept and restored at
-    the end. `fingerprint` (config + code hash) guards resume: a checkpoint written under other
-    settings is ignored."""
+def _load_checkpoint(path: Path, device) -> dict | None:
+    """The checkpoint at `path`, or None when it cannot be read: a truncated or corrupted file is
+    moved aside (kept for inspection) and training starts from scratch instead of failing on
+    every rerun."""
+    try:
+        return torch.load(path, map_location=device, weights_only=False)
+    except Exception as e:  # torch raises several types for a damaged archive
+        aside = path.with_name(path.name + ".corrupt")
+        os.replace(path, aside)
+        log.warning("checkpoint %s cannot be loaded (%s: %s); moved it to %s and training from scratch",
+                    path, type(e).__name__, e, aside.name)
+        return None
+
+
+def fit(model: Trainable, train_data, validate: Validate, *, settings: LoopSettings, gen: torch.Generator,
+        maximise: bool = True, metric_name: str = "score", checkpoint_dir: str | os.PathLike | None = None,
+        fingerprint: str = "", on_epoch_end: Callable[[int], None] | None = None) -> FitResult:
+    """Train `model` on `train_data` (whatever its `train_epoch` takes). Every `eval_every` epochs
+    `validate(model, gen)` scores it on the validation split (higher is better when `maximise`,
+    else lower); the best state is kept and restored at the end. `fingerprint` (config + code
+    hash) guards resume: a checkpoint written under other settings is ignored."""
     ckpt_path = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir else None
     base_seed = int(gen.initial_seed())
+    worst = -np.inf if maximise else np.inf
+    better = (lambda a, b: a > b) if maximise else (lambda a, b: a < b)  # noqa: E731 (NaN is never better)
+    column = f"val_{metric_name}"
     history: list[dict] = []
-    best_score, best_epoch, best_state, since_best = -np.inf, 0, None, 0
+    best_score, best_epoch, best_state, since_best = worst, 0, None, 0
     start_epoch, resumed_from, elapsed_before, seconds_to_best = 1, None, 0.0, 0.0
-    if ckpt_path is not None and ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location=train.x.device, weights_only=False)
-        if ck.get("fingerprint") == fingerprint:
+    ck = _load_checkpoint(ckpt_path, getattr(model, "device", "cpu")) \
+        if ckpt_path is not None and ckpt_path.exists() else None
+    if ck is not None:
+        if ck.get("fingerprint") == fingerprint and ck.get("metric") == (metric_name, maximise):
             for k, m in model.modules.items():
                 m.load_state_dict(ck["modules"][k])
             for k, o in model.optimisers.items():
@@ -233,30 +269,29 @@ def fit(model: Trainable, train: Batches, *, val_codes: torch.Tensor, val_nums: 
     for epoch in range(start_epoch, settings.epochs + 1):
         for m in model.modules.values():
             m.train()
-        losses = model.train_epoch(train, gen, epoch)
-        row = {"epoch": epoch, **losses, "val_score": np.nan, "seconds": time.perf_counter() - t0}
+        losses = model.train_epoch(train_data, gen, epoch)
+        row = {"epoch": epoch, **losses, column: np.nan, "seconds": time.perf_counter() - t0}
         if epoch % settings.eval_every == 0 or epoch == settings.epochs:
             for m in model.modules.values():
                 m.eval()  # dropout off, batch-norm running statistics
             with torch.no_grad():
-                synthetic = model.sample(val_codes, val_nums, _eval_generator(base_seed, epoch)).cpu().numpy()
-            s = float(score(synthetic)) if np.all(np.isfinite(synthetic)) else -np.inf
-            row["val_score"] = s
-            if s > best_score:
+                s = float(validate(model, _eval_generator(base_seed, epoch)))
+            row[column] = s
+            if better(s, best_score):
                 best_score, best_epoch, since_best = s, epoch, 0
                 best_state = {k: copy.deepcopy(m.state_dict()) for k, m in model.modules.items()}
                 seconds_to_best = row["seconds"]
             else:
                 since_best += 1
-            log.info("epoch %d/%d %s val_score %.4f (best %.4f at %d)", epoch, settings.epochs,
-                     " ".join(f"{k} {v:.4g}" for k, v in losses.items()), s, best_score, best_epoch)
+            log.info("epoch %d/%d %s %s %.4f (best %.4f at %d)", epoch, settings.epochs,
+                     " ".join(f"{k} {v:.4g}" for k, v in losses.items()), column, s, best_score, best_epoch)
             if settings.patience and since_best >= settings.patience and epoch >= settings.min_epochs:
                 stopped = True
         history.append(row)
         if ckpt_path is not None and (epoch % settings.checkpoint_every == 0 or stopped):
             ckpt_path.parent.mkdir(parents=True, exist_ok=True)
-            _save({"fingerprint": fingerprint, "epoch": epoch, "history": history,
-                   "modules": {k: m.state_dict() for k, m in model.modules.items()},
+            _save({"fingerprint": fingerprint, "metric": (metric_name, maximise), "epoch": epoch,
+                   "history": history, "modules": {k: m.state_dict() for k, m in model.modules.items()},
                    "optimisers": {k: o.state_dict() for k, o in model.optimisers.items()},
                    "best_score": best_score, "best_epoch": best_epoch, "best_state": best_state,
                    "since_best": since_best, "elapsed": time.perf_counter() - t0,
@@ -265,16 +300,17 @@ def fit(model: Trainable, train: Batches, *, val_codes: torch.Tensor, val_nums: 
         if on_epoch_end is not None:
             on_epoch_end(epoch)
         if stopped:
-            log.info("early stop at epoch %d: no better validation score in %d evaluations", epoch, settings.patience)
+            log.info("early stop at epoch %d: no better validation %s in %d evaluations", epoch, metric_name,
+                     settings.patience)
             break
     if best_state is None:
-        raise RuntimeError("training produced no finite validation score; lower the learning rate")
+        raise RuntimeError(f"training produced no finite validation {metric_name}; lower the learning rate")
     for k, m in model.modules.items():
         m.load_state_dict(best_state[k])
         m.eval()
     return FitResult(best_epoch=best_epoch, best_score=best_score, epochs_run=epoch, stopped_early=stopped,
                      resumed_from=resumed_from, history=pd.DataFrame(history), seconds=time.perf_counter() - t0,
-                     seconds_to_best=seconds_to_best, best_state=best_state)
+                     seconds_to_best=seconds_to_best, best_state=best_state, metric=metric_name, maximise=maximise)
 
 
 def _eval_generator(base_seed: int, epoch: int) -> torch.Generator:

@@ -16,22 +16,8 @@ import torch
 from torch import nn
 
 from gexflow.models.covariates import CovariateEmbedding
+from gexflow.models.layers import mlp
 from gexflow.models.training import Batches
-
-
-def mlp(sizes: list[int], *, activation=nn.LeakyReLU, final: bool = False, dropout: float = 0.0,
-        batchnorm: bool = False) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(a, b))
-        last = i == len(sizes) - 2
-        if not last or final:
-            if batchnorm:
-                layers.append(nn.BatchNorm1d(b))
-            layers.append(activation(0.2) if activation is nn.LeakyReLU else activation())
-            if dropout:
-                layers.append(nn.Dropout(dropout))
-    return nn.Sequential(*layers)
 
 
 class Generator(nn.Module):

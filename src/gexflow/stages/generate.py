@@ -1,5 +1,5 @@
-"""Generator stages: the experiment split, training one model on one fold, scoring every model
-the same way, and the comparison table and figures. Called by the rule scripts.
+"""Stage generate: training one generator on one fold, scoring every model the same way, and the
+comparison table and figures. Called by the rule scripts.
 
 Scales: models train on z-scores fitted on the training split (the WGAN-GP paper's
 standardisation); synthetic samples are mapped back to log2(x+1) before anything is written or
@@ -13,95 +13,18 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from gexflow.errors import InputError
+from gexflow.experiment import class_labels, derived_seed, label_columns, load_experiment, replicate_factor
 from gexflow.io import write_h5ad, write_json, write_tsv
+from gexflow.models.registry import CEILING, MODELS, trainable
+from gexflow.splits import read_split
 
-log = logging.getLogger("gexflow.generation")
-
-TORCH_MODELS = ("wgan_gp", "cvae")
-PEER_MODELS = ("ctgan", "tvae", "gaussian", "shuffled")
-CEILING = "real_train"  # the real training split scored as if it were synthetic: the ceiling row
-
-
-def derived_seed(seed: int, *parts) -> int:
-    """A stable per-step seed from the config seed and the step's names."""
-    h = hashlib.sha256(repr((seed, *parts)).encode()).hexdigest()
-    return int(h[:8], 16)
-
-
-# ---------------------------------------------------------------------------------------------- data
-def load_experiment(h5ad, genes_tsv, exp: dict):
-    """(X log2 samples x genes, var of the selected genes, obs, class labels) of one experiment."""
-    import anndata as ad
-
-    adata = ad.read_h5ad(h5ad)
-    genes = pd.read_csv(genes_tsv, sep="\t", dtype=str)
-    missing = genes.loc[~genes["gene_id"].isin(adata.var_names), "gene_id"]
-    if len(missing):
-        raise InputError(genes_tsv, "gene_id", f"{len(missing)} selected genes are not in {h5ad} "
-                         f"(e.g. {', '.join(missing[:3])})", "rerun select_genes on this dataset")
-    sub = adata[:, genes["gene_id"].tolist()]
-    X = np.asarray(sub.X, dtype=np.float64)
-    obs = adata.obs.copy()
-    for c in [*label_columns(exp), *exp.get("categorical", []), *exp.get("numerical", [])]:
-        if c not in obs.columns:
-            raise InputError(h5ad, c, "experiment covariate is not a sample-sheet column",
-                             f"use one of: {', '.join(map(str, obs.columns))}")
-    return X, sub.var.copy(), obs, class_labels(obs, exp)
-
-
-def label_columns(exp: dict) -> list[str]:
-    lab = exp["label"]
-    return [lab] if isinstance(lab, str) else list(lab)
-
-
-def class_labels(obs: pd.DataFrame, exp: dict) -> np.ndarray:
-    cols = label_columns(exp)
-    return obs[cols].astype(str).agg("|".join, axis=1).to_numpy()
-
-
-def write_split(h5ad, exp: dict, dataset: dict, *, folds: int, val_fraction: float, seed: int, out) -> None:
-    """split.tsv: sample_id, class, group, and fold_i in {train, val, test} for each fold."""
-    import anndata as ad
-
-    from gexflow.splits import fold_splits
-
-    obs = ad.read_h5ad(h5ad, backed="r").obs.copy()
-    labels = class_labels(obs, exp)
-    pcol = dataset.get("patient_column")
-    groups = obs[pcol].astype(str).to_numpy() if pcol else obs.index.astype(str).to_numpy()
-    splits = fold_splits(labels, groups, k=folds, val_fraction=val_fraction, seed=seed)
-    table = pd.DataFrame({"sample_id": obs.index.astype(str), "class": labels, "group": groups})
-    for i, s in enumerate(splits):
-        role = np.empty(len(obs), dtype=object)
-        role[s.train], role[s.val], role[s.test] = "train", "val", "test"
-        table[f"fold_{i}"] = role
-    write_tsv(table, out)
-    for i, s in enumerate(splits):
-        log.info("fold %d: %d train, %d validation, %d test samples", i, len(s.train), len(s.val), len(s.test))
-
-
-def read_split(split_tsv, obs: pd.DataFrame, fold: int):
-    table = pd.read_csv(split_tsv, sep="\t", dtype=str).set_index("sample_id")
-    col = f"fold_{fold}"
-    if col not in table.columns:
-        raise InputError(split_tsv, col, "fold not in the split table", "rerun split_samples with more folds")
-    role = table[col].reindex(obs.index.astype(str))
-    if role.isna().any():
-        raise InputError(split_tsv, "sample_id", "split table does not match the dataset's samples",
-                         "rerun split_samples")
-    role = role.to_numpy()
-    return tuple(np.flatnonzero(role == r) for r in ("train", "val", "test"))
-
-
-def replicate_factor(n_train: int, n_other: int) -> int:
-    return max(1, int(round(n_train / max(n_other, 1))))
+log = logging.getLogger("gexflow.stages.generate")
 
 
 # ------------------------------------------------------------------------------------------ training
@@ -111,12 +34,18 @@ def train_generator(X: np.ndarray, obs: pd.DataFrame, labels: np.ndarray, split,
     """Fit `model` on the training rows only and sample for the test covariates. Returns
     (synthetic log2 matrix, synthetic obs, card dict, training curve, state to save).
     Test rows are read only for their covariates, after training."""
+    import time
+
     import torch
 
     from gexflow.filtering import ZScore
-    from gexflow.metrics import gamma
+    from gexflow.metrics.synthetic import gamma
     from gexflow.models.covariates import CovariateEncoder
+    from gexflow.models.training import select_device
 
+    if model not in MODELS or model not in trainable("generate"):
+        raise InputError("config", "generate.models", f"unknown model '{model}'",
+                         f"use one of: {', '.join(trainable('generate'))}")
     train, val, test = split
     zs = ZScore.fit(X[train])
     Z = zs.transform(X)
@@ -127,11 +56,10 @@ def train_generator(X: np.ndarray, obs: pd.DataFrame, labels: np.ndarray, split,
     curve = pd.DataFrame()
     state: dict = {"zscore": {"mean": zs.mean.tolist(), "sd": zs.sd.tolist()}}
     t0 = time.perf_counter()
-    if model in TORCH_MODELS:
-        from gexflow.models.training import Batches, LoopSettings, fit, seed_everything, select_device
+    if MODELS[model].kind == "torch":
+        from gexflow.models.training import Batches, LoopSettings, fit, seed_everything
 
         dev = select_device(device)
-        torch.set_num_threads(max(1, torch.get_num_threads()))
         gen = seed_everything(seed)
         enc = CovariateEncoder(exp.get("categorical", []), exp.get("numerical", [])).fit(obs.iloc[train])
 
@@ -143,49 +71,46 @@ def train_generator(X: np.ndarray, obs: pd.DataFrame, labels: np.ndarray, split,
         data = Batches(torch.as_tensor(Z[train], dtype=torch.float32).to(dev), tc.to(dev), tn.to(dev))
         vc, vn = tensors(val_rows)
         net = _build(model, X.shape[1], enc, cfg, dev)
-        settings = LoopSettings(epochs=cfg["epochs"], **(loop or {}))
-        res = fit(net, data, val_codes=vc, val_nums=vn, score=lambda s: gamma(Z[val_rows], s), settings=settings,
-                  gen=gen, checkpoint_dir=checkpoint_dir, fingerprint=fingerprint, on_epoch_end=on_epoch_end)
-        fit_s = time.perf_counter() - t0
+
+        def validate(net, g):  # gamma of samples for the validation covariates: higher is better
+            s = net.sample(vc, vn, g).cpu().numpy()
+            return gamma(Z[val_rows], s) if np.all(np.isfinite(s)) else -np.inf
+
+        res = fit(net, data, validate, maximise=True, metric_name="gamma",
+                  settings=LoopSettings(epochs=cfg["epochs"], **(loop or {})), gen=gen,
+                  checkpoint_dir=checkpoint_dir, fingerprint=fingerprint, on_epoch_end=on_epoch_end)
         sc, sn = tensors(test_rows)
         g = torch.Generator()
         g.manual_seed(derived_seed(seed, "sample"))
         t1 = time.perf_counter()
         syn_z = net.sample(sc, sn, g).cpu().numpy().astype(np.float64)
-        card.update({"device": str(dev), "epochs_run": res.epochs_run, "best_epoch": res.best_epoch,
-                     "stopped_early": res.stopped_early, "resumed_from": res.resumed_from,
-                     "validation": {"gamma": res.best_score},
+        card.update({"device": str(dev), **res.card,
                      "parameters": int(sum(p.numel() for m in net.modules.values() for p in m.parameters())),
-                     "timings_s": {"fit": round(fit_s, 3), "to_best_validation": round(res.seconds_to_best, 3),
+                     "timings_s": {"fit": round(res.seconds, 3), "to_best_validation": round(res.seconds_to_best, 3),
                                    "sample": round(time.perf_counter() - t1, 4)},
-                     "covariates": enc.to_dict(), "selection": "best validation gamma (validation split only)"})
+                     "covariates": enc.to_dict()})
         curve = res.history.drop(columns=["seconds"])
         state.update({"modules": res.best_state, "covariates": enc.to_dict()})
-    elif model in PEER_MODELS:
-        from gexflow.metrics import gamma as _gamma
-        from gexflow.models.training import select_device
-
+    else:
         rng = np.random.default_rng(derived_seed(seed, "peer"))
-        dev = select_device(device) if model in ("ctgan", "tvae") else torch.device("cpu")
+        dev = select_device(device) if MODELS[model].gpu else torch.device("cpu")
         peer = _build_peer(model, cfg, seed, str(dev.type))
         peer.fit(Z[train], labels[train])
         fit_s = time.perf_counter() - t0
         val_syn = peer.sample(labels[val_rows], np.random.default_rng(derived_seed(seed, "val")))
         t1 = time.perf_counter()
         syn_z = peer.sample(labels[test_rows], rng)
-        card.update({"device": str(dev), "validation": {"gamma": _gamma(Z[val_rows], val_syn)},
+        card.update({"device": str(dev), "validation": {"gamma": gamma(Z[val_rows], val_syn)},
                      "timings_s": {"fit": round(fit_s, 3), "to_best_validation": round(fit_s, 3),
                                    "sample": round(time.perf_counter() - t1, 4)},
-                     "conditioning": f"class label ({' x '.join(label_columns(exp))}); numerical covariates not used",
+                     "conditioning": f"class label ({' x '.join(label_columns(exp['label']))}); "
+                                     "numerical covariates not used",
                      **peer.card()})
         loss = getattr(peer, "loss", None)
         if isinstance(loss, pd.DataFrame) and len(loss):
             curve = loss.groupby("Epoch").mean(numeric_only=True).reset_index().rename(columns={"Epoch": "epoch"})
             curve["epoch"] += 1
         state["peer"] = peer
-    else:
-        raise InputError("config", "generate.models", f"unknown model '{model}'",
-                         f"use one of: {', '.join(TORCH_MODELS + PEER_MODELS)}")
     if not np.all(np.isfinite(syn_z)):
         raise RuntimeError(f"{model} produced non-finite samples; lower its learning rate")
     synthetic = zs.inverse_transform(syn_z)
@@ -225,7 +150,7 @@ def train_generator_stage(inputs: dict, *, exp_name: str, exp: dict, model: str,
 
     torch.set_num_threads(threads)
     X, var, obs, labels = load_experiment(inputs["h5ad"], inputs["genes"], exp)
-    split = read_split(inputs["split"], obs, fold)
+    split = read_split(inputs["split"], obs.index, fold)
     out_dir = Path(outputs["card"]).parent
     fingerprint = hashlib.sha256(repr((exp, model, cfg, fold, seed, loop, [Path(f).read_bytes() for f in code_files]))
                                  .encode()).hexdigest()
@@ -251,20 +176,26 @@ def evaluate_stage(inputs: dict, *, exp: dict, model: str, folds: list[int], eva
     """Rule evaluate_generator: every metric of metrics.score_synthetic per fold, one row each."""
     import anndata as ad
 
-    from gexflow.metrics import score_synthetic
+    from gexflow.metrics.synthetic import score_synthetic
 
     X, var, obs, labels = load_experiment(inputs["h5ad"], inputs["genes"], exp)
     synthetic = list(inputs.get("synthetic", []))
     rows = []
     for i, fold in enumerate(folds):
-        train, val, test = read_split(inputs["split"], obs, fold)
+        train, val, test = read_split(inputs["split"], obs.index, fold)
         if model == CEILING:
             syn, syn_obs = X[train], obs.iloc[train]
         else:
             a = ad.read_h5ad(synthetic[i])
             syn, syn_obs = np.asarray(a.X, dtype=np.float64), a.obs
-        m = score_synthetic(X[train], obs.iloc[train], X[test], obs.iloc[test], syn, syn_obs, exp=exp,
-                            settings=evaluation, seed=derived_seed(seed, "evaluate", fold), is_real=model == CEILING)
+        contrast = exp.get("contrast")
+        if contrast:
+            col = contrast["column"]
+            contrast = (obs.iloc[test][col].astype(str).to_numpy(), syn_obs[col].astype(str).to_numpy(),
+                        contrast["groups"])
+        m = score_synthetic(X[train], X[test], syn, test_classes=class_labels(obs.iloc[test], exp["label"]),
+                            syn_classes=class_labels(syn_obs, exp["label"]), contrast=contrast, settings=evaluation,
+                            seed=derived_seed(seed, "evaluate", fold), is_real=model == CEILING)
         rows.append({"model": model, "fold": fold, **m})
         log.info("%s fold %d: %s", model, fold, ", ".join(f"{k} {v:.3f}" for k, v in m.items()))
     write_tsv(pd.DataFrame(rows), out)
@@ -333,7 +264,7 @@ def compare_stage(inputs: dict, *, metrics: list, synthetic: list, curves: list,
              f" [{note}]" if note else "", table.to_string(index=False))
 
     X, var, obs, labels = load_experiment(inputs["h5ad"], inputs["genes"], exp)
-    train, val, test = read_split(inputs["split"], obs, 0)
+    train, val, test = read_split(inputs["split"], obs.index, 0)
     syn = {m: np.asarray(ad.read_h5ad(f).X, dtype=np.float64) for m, f in zip(models, synthetic)}
     symbols = var["symbol"].astype(str).where(var["symbol"].astype(str) != "", var.index.astype(str)).tolist() \
         if "symbol" in var.columns else var.index.astype(str).tolist()

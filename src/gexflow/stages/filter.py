@@ -1,5 +1,5 @@
-"""Stage entry points called by the rule scripts: each reads its inputs, calls the library, and
-writes its outputs atomically."""
+"""Stage filter_normalise: bring a dataset to log2(x + 1) of a normalised value, filter it, and
+write AnnData plus the filter steps and a QC figure."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from gexflow import filtering
 from gexflow.errors import InputError
 from gexflow.io import read_expression_table, read_sample_sheet, write_h5ad, write_tsv
 
-log = logging.getLogger("gexflow.pipeline")
+log = logging.getLogger("gexflow.stages.filter")
 
-SAMPLE_SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "samples.schema.yaml"
+SAMPLE_SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "samples.schema.yaml"
 
 
 def filter_dataset(inputs: dict, ds: dict, params: dict, *, h5ad_out, steps_out, qc_out, name: str) -> None:
@@ -138,78 +138,3 @@ def _filter_single_cell(matrix_file, ds, params):
     adata.var.index.name = "gene_id"
     adata.uns["gexflow_qc_reason"] = reason
     return adata, steps
-
-
-def call_degs_stage(h5ad, ds: dict, params: dict, *, table_out, summary_out, volcano_out, name: str) -> None:
-    """Rule call_degs: design choice, vectorised test, corrections, fold change, table + plot."""
-    import anndata as ad
-
-    from gexflow import deg
-    from gexflow.plots import volcano_figure
-
-    adata = ad.read_h5ad(h5ad)
-    design = deg.choose_design(adata.obs, condition_column=ds.get("condition_column") or "condition",
-                               patient_column=ds.get("patient_column"), tumour_label=params["tumour_label"],
-                               normal_label=params["normal_label"], design=params["design"],
-                               min_pairs=params["min_pairs"], min_samples_per_group=params["min_samples_per_group"],
-                               file=h5ad)
-    log.info("%s: %s", name, design.note)
-    table = deg.call_degs(adata.X, adata.var, design, alpha=params["alpha"], correction=params["correction"],
-                          log2fc_threshold=params["log2fc_threshold"])
-    p_col = "p_bonferroni" if params["correction"] == "bonferroni" else "p_bh"
-    summary = pd.DataFrame([
-        ("design", design.kind), ("design_note", design.note), ("matched_pairs", design.n_pairs),
-        ("n_tumour", len(design.tumour)), ("n_normal", len(design.normal)), ("genes_tested", len(table)),
-        ("correction", params["correction"]), ("alpha", params["alpha"]),
-        ("log2fc_threshold", params["log2fc_threshold"]),
-        ("deg_test", int(table["deg_test"].sum())), ("deg_fold_change", int(table["deg_fold_change"].sum())),
-        ("deg_both", int(table["deg"].sum())),
-        ("deg_up_in_tumour", int((table["deg"] & (table["log2fc"] > 0)).sum())),
-        ("deg_down_in_tumour", int((table["deg"] & (table["log2fc"] < 0)).sum())),
-        ("tests_exact", int((table["test_method"] == "exact").sum())),
-        ("tests_asymptotic", int((table["test_method"] == "asymptotic").sum())),
-        ("tests_permutation", int((table["test_method"] == "permutation").sum())),
-        ("genes_constant_p1", int((table["test_method"] == "constant").sum())),
-    ], columns=["item", "value"])
-    if not table["deg"].any():
-        log.warning("%s: the DEG set is empty (%d pass the test, %d the fold change); gene selections that need "
-                    "DEGs will stop: loosen deg.alpha / deg.log2fc_threshold", name,
-                    int(table["deg_test"].sum()), int(table["deg_fold_change"].sum()))
-        summary.loc[len(summary)] = ("note", "empty DEG set: loosen deg.alpha or deg.log2fc_threshold")
-    volcano_figure(table, volcano_out, p_column=p_col, alpha=params["alpha"],
-                   log2fc_threshold=params["log2fc_threshold"], top_n=params["volcano_labels"],
-                   title=f"{name}: {design.note}\n{int(table['deg'].sum())} DEGs ({params['correction']} "
-                         f"p <= {params['alpha']:g} and |log2 FC| >= {params['log2fc_threshold']:g})")
-    write_tsv(table, table_out)
-    write_tsv(summary, summary_out)
-
-
-def select_genes_stage(inputs: dict, spec: dict, *, genes_out, coverage_out, name: str) -> None:
-    """Rule select_genes: one gene list (gene_id, symbol, source) + a coverage report."""
-    from gexflow import selection
-
-    method = spec["method"]
-    if method in ("kegg", "l1000"):
-        import anndata as ad
-
-        var = ad.read_h5ad(inputs["h5ad"], backed="r").var.copy()
-        if method == "kegg":
-            kegg = pd.read_csv(inputs["kegg"], sep="\t", dtype=str)
-            genes, coverage = selection.select_kegg(kegg, var, spec["pathways"], kegg_file=inputs["kegg"])
-        else:
-            lm = pd.read_csv(inputs["l1000"], sep="\t", dtype=str)
-            genes, coverage = selection.select_l1000(lm, var)
-    elif method == "deg":
-        degs = pd.read_csv(inputs["degs"], sep="\t", dtype={"gene_id": str, "symbol": str})
-        genes, coverage = selection.select_degs(degs, spec.get("top_n"), spec["correction"], deg_file=inputs["degs"])
-    else:
-        parts = [pd.read_csv(f, sep="\t", dtype=str) for f in inputs["parts"]]
-        genes = selection.combine(parts, method)
-        coverage = pd.DataFrame([{"set": method, "name": " / ".join(spec["of"]), "in_set": len(genes),
-                                  "found_in_data": len(genes), "missing": 0, "missing_genes": ""}])
-    if genes.empty:
-        raise InputError(genes_out, "select.sets", f"selection '{name}' has no gene in this dataset",
-                         "choose other pathways/sets, or a union instead of an intersection")
-    log.info("%s: %d genes (%s)", name, len(genes), "; ".join(f"{r.set}: {r.found_in_data}/{r.in_set}" for r in coverage.itertuples()))
-    write_tsv(coverage, coverage_out)
-    write_tsv(genes, genes_out)

@@ -1,6 +1,8 @@
-"""One metrics module: every generator and peer is scored by these functions, on the same split.
+"""Synthetic-data metrics: every generator, peer and the real ceiling is scored by these
+functions, on the same split.
 
-Inputs are samples x genes matrices on the same scale (log2(x+1) or z-scores fitted on training data).
+Inputs are samples x genes matrices on the same scale (log2(x+1) or z-scores fitted on training
+data) and label arrays; nothing here knows about experiments or config.
 """
 
 from __future__ import annotations
@@ -135,14 +137,15 @@ def deg_preservation(real: np.ndarray, real_groups: np.ndarray, synthetic: np.nd
     return {"deg_jaccard_top": len(tr & ts) / len(tr | ts), "deg_log2fc_r": float(pearsonr(r[1], s[1])[0])}
 
 
-def score_synthetic(train: np.ndarray, train_obs, test: np.ndarray, test_obs, synthetic: np.ndarray, syn_obs, *,
-                    exp: dict, settings: dict, seed: int, is_real: bool = False) -> dict:
+def score_synthetic(train: np.ndarray, test: np.ndarray, synthetic: np.ndarray, *, test_classes: np.ndarray,
+                    syn_classes: np.ndarray, settings: dict, seed: int, contrast: tuple | None = None,
+                    is_real: bool = False) -> dict:
     """Every metric of the comparison table for one model on one fold (log2(x+1) scale).
 
     `synthetic` was generated for the test split's covariates (repeated to the training-set size);
-    the ceiling row passes the real training split here (`is_real`)."""
-    from gexflow.generation import class_labels
-
+    the ceiling row passes the real training split here (`is_real`). `*_classes` are the class
+    labels (TSTR target); `contrast` is (test groups, synthetic groups, (group a, group b)) for
+    DEG preservation, or None."""
     rng = np.random.default_rng(seed)
     out = {"gamma": gamma(test, synthetic), "s_dend": s_dend(test, synthetic)}
     out.update(marginal_agreement(test, synthetic))
@@ -151,12 +154,10 @@ def score_synthetic(train: np.ndarray, train_obs, test: np.ndarray, test_obs, sy
         else np.arange(min(len(test), len(synthetic)))
     out.update(detection_auc(test, synthetic[pick], seed=seed, folds=settings["detection_folds"]))
     out["mmd"] = mmd_rbf(train, test, synthetic, n_components=settings["mmd_components"])
-    out["tstr_balanced_accuracy"] = tstr_accuracy(synthetic, class_labels(syn_obs, exp), test, class_labels(test_obs, exp))
-    contrast = exp.get("contrast")
-    if contrast:
-        col = contrast["column"]
-        out.update(deg_preservation(test, test_obs[col].astype(str).to_numpy(), synthetic,
-                                    syn_obs[col].astype(str).to_numpy(), tuple(contrast["groups"]), settings["deg_top_n"]))
+    out["tstr_balanced_accuracy"] = tstr_accuracy(synthetic, syn_classes, test, test_classes)
+    if contrast is not None:
+        test_groups, syn_groups, groups = contrast
+        out.update(deg_preservation(test, test_groups, synthetic, syn_groups, tuple(groups), settings["deg_top_n"]))
     if is_real:
         out.update({"nn_distance_synthetic_median": float("nan"), "nn_distance_test_median": float("nan"),
                     "nn_ratio": float("nan")})

@@ -1,0 +1,30 @@
+"""Stage split_samples: the one K-fold train / validation / test split of a dataset for a class
+label, which every model stage on that dataset reads (generators, regressors and embeddings are
+scored on the same folds)."""
+
+from __future__ import annotations
+
+import logging
+
+from gexflow.experiment import check_columns, class_labels, label_columns
+from gexflow.io import write_tsv
+from gexflow.splits import fold_splits, split_table
+
+log = logging.getLogger("gexflow.stages.split")
+
+
+def split_samples_stage(h5ad, *, label, patient_column: str | None, folds: int, val_fraction: float, seed: int,
+                        out) -> None:
+    """split.tsv: sample_id, class, group, and fold_i in {train, val, test} for each fold;
+    stratified by the class label, grouped by patient (or by sample without a patient column)."""
+    import anndata as ad
+
+    obs = ad.read_h5ad(h5ad, backed="r").obs.copy()
+    check_columns(obs, label_columns(label) + ([patient_column] if patient_column else []), h5ad,
+                  "split label or patient column")
+    labels = class_labels(obs, label)
+    groups = obs[patient_column].astype(str).to_numpy() if patient_column else obs.index.astype(str).to_numpy()
+    splits = fold_splits(labels, groups, k=folds, val_fraction=val_fraction, seed=seed)
+    write_tsv(split_table(obs.index, labels, groups, splits), out)
+    for i, s in enumerate(splits):
+        log.info("fold %d: %d train, %d validation, %d test samples", i, len(s.train), len(s.val), len(s.test))
