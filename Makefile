@@ -26,6 +26,7 @@ dry-run: $(BIN)/.gexflow-installed
 lint: $(BIN)/.gexflow-installed
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/ruff check src scripts benchmarks tests
 
 fmt: $(BIN)/.gexflow-installed
 	$(BIN)/snakefmt Snakefile workflow/rules

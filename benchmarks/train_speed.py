@@ -50,10 +50,11 @@ def main():
     exp = gen_cfg["experiments"][args.experiment]
     ds = exp["dataset"]
     X, var, obs, labels = load_experiment(newest(f"results/{ds}/filter-*/filtered.h5ad"),
-                                            newest(f"results/{ds}/select-{exp['genes']}-*/genes.tsv"), exp)
+                                          newest(f"results/{ds}/select-{exp['genes']}-*/genes.tsv"), exp)
     pcol = cfg["datasets"][ds].get("patient_column")
     groups = obs[pcol].astype(str).to_numpy() if pcol else obs.index.astype(str).to_numpy()
-    s = fold_splits(labels, groups, k=cfg["split"]["folds"], val_fraction=cfg["split"]["val_fraction"], seed=cfg["seed"])[0]
+    split_cfg = {**cfg["split"], **exp.get("split", {})}
+    s = fold_splits(labels, groups, k=split_cfg["folds"], val_fraction=split_cfg["val_fraction"], seed=cfg["seed"])[0]
     split = (s.train, s.val, s.test)
     print(f"data: {args.experiment}, {X.shape[1]} genes, {len(s.train)} train / {len(s.val)} validation samples, "
           f"{args.threads} CPU thread(s)")

@@ -10,7 +10,8 @@ from gexflow.stages.generate import compare_stage  # noqa: E402
 def main(smk):
     p = smk.params
     compare_stage({k: smk.input[k] for k in ("h5ad", "genes", "split")}, metrics=list(smk.input.metrics),
-                  synthetic=list(smk.input.synthetic), curves=list(smk.input.curves), cards=list(smk.input.cards), exp_name=smk.wildcards.experiment,
+                  synthetic=list(smk.input.synthetic), curves=list(smk.input.curves), cards=list(smk.input.cards),
+                  exp_name=smk.wildcards.experiment,
                   exp=p.experiment, models=list(p.models), note=p.note, evaluation=dict(p.evaluation),
                   outputs=dict(smk.output.items()))
 

@@ -184,6 +184,7 @@ def test_prepare_gtex_gdc_cgga(tmp_path):
     with zipfile.ZipFile(ez, "w") as z:
         z.writestr("CGGA.txt", "Gene_Name\tCGGA_1\tCGGA_2\nG1\t1\t2\n")
     with zipfile.ZipFile(cz, "w") as z:
-        z.writestr("clin.txt", "CGGA_ID\tPRS_type\tGender\tAge\nCGGA_1\tPrimary\tMale\t50\nCGGA_9\tPrimary\tFemale\t40\n")
+        z.writestr("clin.txt", "CGGA_ID\tPRS_type\tGender\tAge\nCGGA_1\tPrimary\tMale\t50\n"
+                               "CGGA_9\tPrimary\tFemale\t40\n")
     dl.prepare_cgga(ez, cz, tmp_path / "c.tsv.gz", tmp_path / "cs.tsv")
     assert pd.read_csv(tmp_path / "cs.tsv", sep="\t")["sample_id"].tolist() == ["CGGA_1"]

@@ -40,7 +40,8 @@ def test_linear_and_log2p1_scales():
 def test_counts_path_is_log2_cpm(kirc):
     # Real values moved to a count-like scale (2^v): the pipeline must equal the textbook formula.
     counts = np.round(2.0 ** kirc.to_numpy() * 100)
-    L, keep_s, keep_g, _ = filtering.normalise_bulk(counts, "counts", dict(min_library_size=0, min_expression=0, min_fraction=0))
+    L, keep_s, keep_g, _ = filtering.normalise_bulk(counts, "counts",
+                                                    dict(min_library_size=0, min_expression=0, min_fraction=0))
     manual = np.log2(counts / counts.sum(axis=1, keepdims=True) * 1e6 + 1)
     np.testing.assert_allclose(L[:, keep_g], manual)
     assert keep_s.all() and keep_g.all()

@@ -230,7 +230,8 @@ def test_checkpoint_from_other_settings_is_ignored(tmp_path):
     data, enc, _ = synthetic_batches()
     kw = dict(validate=score_samples(lambda s: 0.0, data.codes, data.nums), checkpoint_dir=tmp_path,
               settings=LoopSettings(epochs=10, eval_every=5, checkpoint_every=5, patience=0))
-    fit(WGANGP(5, enc.vocab_sizes, 1, WGAN_CFG, torch.device("cpu")), data, gen=seed_everything(1), fingerprint="a", **kw)
+    fit(WGANGP(5, enc.vocab_sizes, 1, WGAN_CFG, torch.device("cpu")), data, gen=seed_everything(1), fingerprint="a",
+        **kw)
     res = fit(WGANGP(5, enc.vocab_sizes, 1, WGAN_CFG, torch.device("cpu")), data, gen=seed_everything(1),
               fingerprint="b", **kw)
     assert res.resumed_from is None and res.epochs_run == 10

@@ -53,7 +53,8 @@ def test_l1000_landmarks_in_kirc(kirc_var):
 
 def _degs():
     return pd.DataFrame({"gene_id": list("abcde"), "symbol": list("ABCDE"), "pvalue": [0.01, 0.001, 0.5, 0.002, 0.0001],
-                         "p_bonferroni": [0.05, 0.005, 1.0, 0.01, 0.0005], "p_bh": [0.0125, 0.0025, 0.5, 0.0033, 0.0005],
+                         "p_bonferroni": [0.05, 0.005, 1.0, 0.01, 0.0005],
+                         "p_bh": [0.0125, 0.0025, 0.5, 0.0033, 0.0005],
                          "deg": [True, True, False, True, True]})
 
 

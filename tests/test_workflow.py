@@ -63,7 +63,8 @@ def test_default_config_dry_run(workdir):
     assert jobs["call_degs"] == 2 and jobs["select_genes"] == 6
     assert jobs["write_manifest"] == 1
     # 4 experiments: 6 + 4 + 4 + 6 models x 2 folds; one evaluation per model and the ceiling
-    assert jobs["split_samples"] == 4 and jobs["train_generator"] == 40
+    # kirc_rcc and kirc_deg share kirc's split (same label): 3 splits for 4 experiments
+    assert jobs["split_samples"] == 3 and jobs["train_generator"] == 40
     assert jobs["evaluate_generator"] == 24 and jobs["compare_generators"] == 4
 
 
@@ -99,7 +100,8 @@ def test_end_to_end_tiny_config(workdir):
     assert kirc.obs["age_at_diagnosis_years"].dtype == np.float64
     assert set(kirc.obs["condition"]) == {"tumor", "normal"}
 
-    summary = pd.read_csv(next((workdir / "results/kirc_subset").glob("deg-*/summary.tsv")), sep="\t", index_col=0)["value"]
+    summary = pd.read_csv(next((workdir / "results/kirc_subset").glob("deg-*/summary.tsv")), sep="\t",
+                          index_col=0)["value"]
     assert summary["design"] == "paired" and int(summary["matched_pairs"]) == 72
     degs = pd.read_csv(next((workdir / "results/kirc_subset").glob("deg-*/degs.tsv")), sep="\t")
     assert int(summary["deg_both"]) == int(degs["deg"].sum()) > 0
@@ -160,6 +162,12 @@ def test_end_to_end_tiny_config(workdir):
     jobs = planned_jobs(_ok(snakemake(workdir, "-n", "--configfile", cfg5)))
     assert jobs == {"train_generator": 2, "evaluate_generator": 1, "compare_generators": 1, "write_manifest": 1,
                     "all": 1}, jobs
+    # Another gene set for the experiment retrains and re-scores it on the same split: the split
+    # depends on the samples, label, patient column, folds and seed only.
+    cfg7 = copy_tiny_config(workdir, "cfg7.yaml", **{"generate.experiments.tiny_rcc.genes": "kegg_rcc_or_deg"})
+    jobs = planned_jobs(_ok(snakemake(workdir, "-n", "--configfile", cfg7)))
+    assert jobs == {"train_generator": 12, "evaluate_generator": 7, "compare_generators": 1, "write_manifest": 1,
+                    "all": 1}, jobs
     # An evaluation setting re-scores every model without retraining any.
     cfg6 = copy_tiny_config(workdir, "cfg6.yaml", **{"generate.evaluation.deg_top_n": 6})
     jobs = planned_jobs(_ok(snakemake(workdir, "-n", "--configfile", cfg6)))
@@ -174,7 +182,10 @@ def _check_generators(workdir, manifest):
     """Every model of the tiny experiment trained on 2 folds, with a card, and the comparison
     table has one row per model plus the real ceiling, scored on the same folds."""
     exp_dir = next((workdir / "results/kirc_subset").glob("generate-tiny_rcc-*"))
-    split = pd.read_csv(exp_dir / "split.tsv", sep="\t")
+    split_files = [p for p in manifest["outputs"] if p.endswith("split.tsv")]
+    assert split_files == [next((workdir / "results/kirc_subset").glob("split-*/split.tsv")).relative_to(workdir)
+                           .as_posix()]  # one shared split stage, outside the experiment directory
+    split = pd.read_csv(workdir / split_files[0], sep="\t")
     assert set(split["fold_0"]) == {"train", "val", "test"}
     for a, b in (("fold_0", "fold_1"), ("fold_1", "fold_2")):
         assert not ((split[a] == "test") & (split[b] == "test")).any()  # test folds are disjoint
@@ -306,9 +317,9 @@ def _remote_references_fixture(root: Path):
 def test_remote_references_give_the_same_gene_lists(workdir, tmp_path):
     served = tmp_path / "served"
     _remote_references_fixture(served)
-    emb_cfg = copy_tiny_config(workdir, "embedded.yaml", **{"run.datasets": ["kirc_subset"], "deg.datasets": [],
-                                                           "select.sets": {"rcc": {"method": "kegg", "pathways": ["hsa05211"]},
-                                                                           "lm": {"method": "l1000"}}})
+    sets = {"rcc": {"method": "kegg", "pathways": ["hsa05211"]}, "lm": {"method": "l1000"}}
+    emb_cfg = copy_tiny_config(workdir, "embedded.yaml",
+                               **{"run.datasets": ["kirc_subset"], "deg.datasets": [], "select.sets": sets})
     _ok(snakemake(workdir, "--cores", 2, "--configfile", emb_cfg))
     with serve_directory(served) as base:
         cfg = copy_tiny_config(workdir, "remote.yaml", **{
@@ -356,7 +367,8 @@ def test_killed_run_is_picked_up_by_rerun_incomplete(workdir, tmp_path_factory):
     reference = tmp_path_factory.mktemp("uninterrupted")
     for name in ("resources", "src", "tests", "config"):
         os.symlink(REPO / name, reference / name)
-    _ok(snakemake(reference, "--cores", 2, "--configfile", copy_tiny_config(reference, **{"run.datasets": ["kirc_subset", "pbmc68k"]})))
+    ref_cfg = copy_tiny_config(reference, **{"run.datasets": ["kirc_subset", "pbmc68k"]})
+    _ok(snakemake(reference, "--cores", 2, "--configfile", ref_cfg))
     a = json.loads((workdir / "results/pipeline_info/manifest.json").read_text())
     b = json.loads((reference / "results/pipeline_info/manifest.json").read_text())
     assert a["outputs"] == b["outputs"]

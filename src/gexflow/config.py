@@ -32,7 +32,8 @@ def check_config(config: dict, schema_path, config_file: str = "config") -> None
 
     schema = yaml.safe_load(Path(schema_path).read_text())
     validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    errors = sorted(validator.iter_errors(config),
+                    key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if not errors:
         return
     err = errors[0]
@@ -111,7 +112,8 @@ def _check_select_sets(sets: dict, config_file: str) -> None:
     # Unions of unions are fine; a cycle is not.
     def visit(name, trail):
         if name in trail:
-            raise InputError(config_file, f"select.sets.{name}.of", f"circular definition {' -> '.join(trail + [name])}",
+            raise InputError(config_file, f"select.sets.{name}.of",
+                             f"circular definition {' -> '.join(trail + [name])}",
                              "make the union/intersection refer only to sets defined without it")
         for part in sets[name].get("of", []) if sets[name]["method"] in ("union", "intersection") else []:
             visit(part, trail + [name])
@@ -144,8 +146,10 @@ def _check_generate(config: dict, config_file: str) -> None:
         if exp["genes"] not in config["select"]["sets"]:
             raise InputError(config_file, f"{where}.genes", f"'{exp['genes']}' is not a set under select.sets",
                              f"use one of: {', '.join(config['select']['sets'])}")
-        if config["select"]["sets"][exp["genes"]]["method"] == "deg" and exp["dataset"] not in config["deg"]["datasets"]:
-            raise InputError(config_file, f"{where}.genes", f"DEG set on '{exp['dataset']}', which is not in deg.datasets",
+        if (config["select"]["sets"][exp["genes"]]["method"] == "deg"
+                and exp["dataset"] not in config["deg"]["datasets"]):
+            raise InputError(config_file, f"{where}.genes",
+                             f"DEG set on '{exp['dataset']}', which is not in deg.datasets",
                              f"add {exp['dataset']} to deg.datasets or choose another gene set")
         folds = {**config.get("split", {}), **exp.get("split", {})}.get("folds", 5)
         if gen.get("run_folds", 1) > folds:

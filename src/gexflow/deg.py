@@ -219,7 +219,8 @@ def choose_design(obs: pd.DataFrame, *, condition_column: str, patient_column: s
         pairs_t, pairs_n = t_by_patient[common].to_numpy(), n_by_patient[common].to_numpy()
     n_pairs = len(pairs_t)
     if design == "paired" and n_pairs < min_pairs:
-        raise InputError(file, f"obs.{patient_column}", f"only {n_pairs} patients have both a tumour and a normal sample "
+        raise InputError(file, f"obs.{patient_column}",
+                         f"only {n_pairs} patients have both a tumour and a normal sample "
                          f"(`deg.design: paired` needs >= {min_pairs})",
                          "set `deg.design: unpaired` or `auto`, or check the dataset's `patient_column`")
     if design == "paired" or (design == "auto" and n_pairs >= min_pairs):

@@ -139,7 +139,8 @@ def samples_from_barcodes(barcodes) -> pd.DataFrame:
     """Sample sheet from TCGA barcodes: characters 14-15 give the sample type, 1-12 the patient."""
     bc = pd.Series(list(barcodes), dtype=str)
     code = bc.str[13:15]
-    condition = code.map(lambda c: "tumor" if c.isdigit() and int(c) < 10 else ("normal" if c.isdigit() and 10 <= int(c) < 20 else "other"))
+    condition = code.map(lambda c: "tumor" if c.isdigit() and int(c) < 10
+                         else ("normal" if c.isdigit() and 10 <= int(c) < 20 else "other"))
     return pd.DataFrame({"sample_barcode": bc, "patient_barcode": bc.str[:12], "sample_type_code": code,
                          "condition": condition})
 

@@ -41,7 +41,7 @@ def load_genes(h5ad, gene_sets: dict):
 
     adata = ad.read_h5ad(h5ad)
     order: list[str] = []
-    for name, genes_tsv in gene_sets.items():
+    for genes_tsv in gene_sets.values():
         genes = pd.read_csv(genes_tsv, sep="\t", dtype=str)
         missing = genes.loc[~genes["gene_id"].isin(adata.var_names), "gene_id"]
         if len(missing):

@@ -95,7 +95,8 @@ def normalise_bulk(X: np.ndarray, scale: str, params: dict, *, log_offset=None, 
                             f">= {params['min_expression']:g} in >= {params['min_fraction']:.0%} of samples"))
     if not genes.any():
         raise InputError(file, "filter.min_expression",
-                         f"no gene is expressed at >= {params['min_expression']:g} in >= {params['min_fraction']:.0%} of samples, "
+                         f"no gene is expressed at >= {params['min_expression']:g} "
+                         f"in >= {params['min_fraction']:.0%} of samples, "
                          "so the matrix is empty after filtering",
                          "lower `filter.min_expression` or `filter.min_fraction`, or check the dataset's `scale`")
     return L, samples, genes, steps

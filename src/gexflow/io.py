@@ -129,7 +129,8 @@ def read_expression_table(path, gene_id_column: str, annotation_columns: list[st
         value_cols = [c for c in raw.columns if c not in (gene_id_column, *annotation_columns)]
         same = raw.duplicated(subset=[gene_id_column, *value_cols])
         if same.any():
-            log.info("%s: %d rows repeat a gene id with identical values; kept the first of each", path, int(same.sum()))
+            log.info("%s: %d rows repeat a gene id with identical values; kept the first of each",
+                     path, int(same.sum()))
             raw = raw.loc[~same].reset_index(drop=True)
             ids = raw[gene_id_column].astype(str)
     dup = ids[ids.duplicated()].unique()
@@ -149,7 +150,8 @@ def read_expression_table(path, gene_id_column: str, annotation_columns: list[st
     if missing == "drop_genes":
         ok = np.isfinite(X).all(axis=0)
         if not ok.all():
-            log.warning("%s: dropped %d genes with missing values (`missing_values: drop_genes`)", path, int((~ok).sum()))
+            log.warning("%s: dropped %d genes with missing values (`missing_values: drop_genes`)",
+                        path, int((~ok).sum()))
             X, ann, ids = X[:, ok], ann.loc[ok], ids[ok]
     nan_rows, nan_cols = np.nonzero(~np.isfinite(X))
     if len(nan_rows):

@@ -32,7 +32,8 @@ def map_to_dataset(members: pd.DataFrame, var: pd.DataFrame, symbol_columns=("sy
     return hit
 
 
-def select_kegg(kegg: pd.DataFrame, var: pd.DataFrame, pathways: list[str], kegg_file="kegg") -> tuple[pd.DataFrame, pd.DataFrame]:
+def select_kegg(kegg: pd.DataFrame, var: pd.DataFrame, pathways: list[str],
+                kegg_file="kegg") -> tuple[pd.DataFrame, pd.DataFrame]:
     """Members of the given hsa pathways found in the data, and a per-pathway coverage report."""
     known = kegg.drop_duplicates("pathway_id").set_index("pathway_id")["pathway_name"]
     for pid in pathways:
@@ -41,7 +42,8 @@ def select_kegg(kegg: pd.DataFrame, var: pd.DataFrame, pathways: list[str], kegg
             by_name = [i for i, n in known.items() if pid.lower() in str(n).lower()][:3]
             options = [f"{i} ({known[i]})" for i in dict.fromkeys(close + by_name)]
             raise InputError(kegg_file, "select.sets.*.pathways", f"unknown KEGG pathway '{pid}'",
-                             "use an hsa id from the KEGG table" + (f"; close matches: {', '.join(options)}" if options else ""))
+                             "use an hsa id from the KEGG table"
+                             + (f"; close matches: {', '.join(options)}" if options else ""))
     genes, coverage = [], []
     for pid in pathways:
         members = kegg[kegg["pathway_id"] == pid].drop_duplicates("entrez_id").copy()
@@ -67,7 +69,8 @@ def select_l1000(landmarks: pd.DataFrame, var: pd.DataFrame) -> tuple[pd.DataFra
     return _with_symbols(out, var), coverage
 
 
-def select_degs(degs: pd.DataFrame, top_n: int | None, correction: str, deg_file="degs.tsv") -> tuple[pd.DataFrame, pd.DataFrame]:
+def select_degs(degs: pd.DataFrame, top_n: int | None, correction: str,
+                deg_file="degs.tsv") -> tuple[pd.DataFrame, pd.DataFrame]:
     hits = degs[degs["deg"].astype(bool)]
     if hits.empty:
         raise InputError(deg_file, "deg", "the DEG set is empty, so there are no genes to select",

@@ -22,8 +22,10 @@ def verify_shipped(path, sums_file) -> str:
     if want is None:
         log.info("%s: sha256 %s (not listed in %s: user-supplied file, no checksum to verify)", path, got, sums_file)
     elif got != want:
-        raise InputError(path, "sha256", f"is {got}, but {sums_file} records {want}: the file is corrupt or was modified",
-                         "restore it with `git checkout -- " + str(path) + "` (or update SHA256SUMS if the change is intended)")
+        raise InputError(path, "sha256",
+                         f"is {got}, but {sums_file} records {want}: the file is corrupt or was modified",
+                         "restore it with `git checkout -- " + str(path)
+                         + "` (or update SHA256SUMS if the change is intended)")
     else:
         log.info("%s: sha256 %s verified", path, got)
     return got

@@ -121,7 +121,8 @@ class CtganPeer:
             if sum(len(k) for k in kept) >= n:
                 return np.vstack(kept)[:n]
         got = np.vstack(kept)
-        log.warning("TVAE produced %d of %d samples of class %s in 50 rounds; the rest are unconditional", len(got), n, label)
+        log.warning("TVAE produced %d of %d samples of class %s in 50 rounds; the rest are unconditional",
+                    len(got), n, label)
         s = self.model.sample(n - len(got))
         return np.vstack([got, s[self.columns].to_numpy(dtype=np.float64)])
 

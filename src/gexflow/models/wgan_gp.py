@@ -49,7 +49,8 @@ def gradient_penalty(critic, real, fake, codes, nums, eps: torch.Tensor, gp_lamb
     return gp_lambda * ((grad.norm(2, dim=1) - 1) ** 2).mean()
 
 
-def critic_loss(critic, real, fake, codes, nums, eps, gp_lambda: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def critic_loss(critic, real, fake, codes, nums, eps,
+                gp_lambda: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(total, Wasserstein estimate E[D(x)] - E[D(x_hat)], gradient penalty)."""
     d_real, d_fake = critic(real, codes, nums).mean(), critic(fake, codes, nums).mean()
     gp = gradient_penalty(critic, real, fake, codes, nums, eps, gp_lambda)

@@ -30,8 +30,9 @@ def filter_dataset(inputs: dict, ds: dict, params: dict, *, h5ad_out, steps_out,
                             "filter": params, "steps": steps_df.to_dict(orient="list")}
     from gexflow.plots import filter_qc_figure
 
-    filter_qc_figure(qc["kept"], qc["dropped"], steps_df, qc_out, title=f"{name}: {adata.n_obs} samples x {adata.n_vars} genes",
-                     xlabel=qc["xlabel"], threshold=qc["threshold"])
+    filter_qc_figure(qc["kept"], qc["dropped"], steps_df, qc_out,
+                     title=f"{name}: {adata.n_obs} samples x {adata.n_vars} genes", xlabel=qc["xlabel"],
+                     threshold=qc["threshold"])
     write_tsv(steps_df, steps_out)
     write_h5ad(adata, h5ad_out)
     log.info("%s: wrote %d samples x %d genes to %s", name, adata.n_obs, adata.n_vars, h5ad_out)
@@ -45,7 +46,8 @@ def _filter_bulk(inputs, ds, params):
                                      duplicates=ds.get("duplicate_gene_ids", "error"),
                                      missing=ds.get("missing_values", "error"))
     roles = {"condition": ds.get("condition_column"), "patient": ds.get("patient_column")}
-    required = [c for c in roles.values() if c] + list(ds.get("categorical_covariates", [])) + list(ds.get("numerical_covariates", []))
+    required = [c for c in roles.values() if c] + list(ds.get("categorical_covariates", [])) \
+        + list(ds.get("numerical_covariates", []))
     sheet = read_sample_sheet(sheet_file, ds["sample_id_column"], list(dict.fromkeys(required)), X.index)
     _validate_sheet(sheet, ds, roles, sheet_file)
     extra = X.index.difference(sheet.index)
@@ -83,7 +85,8 @@ def _validate_sheet(sheet: pd.DataFrame, ds: dict, roles: dict, sheet_file) -> N
         values = pd.to_numeric(sheet[col], errors="coerce")
         bad = sheet.index[values.isna()]
         if len(bad):
-            raise InputError(sheet_file, col, f"numerical covariate is not a number for sample {bad[0]} ('{sheet.loc[bad[0], col]}')",
+            raise InputError(sheet_file, col, "numerical covariate is not a number for sample "
+                             f"{bad[0]} ('{sheet.loc[bad[0], col]}')",
                              "fill in a number, drop the sample, or list the column under `categorical_covariates`")
 
 

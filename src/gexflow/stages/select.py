@@ -39,6 +39,7 @@ def select_genes_stage(inputs: dict, spec: dict, *, genes_out, coverage_out, nam
     if genes.empty:
         raise InputError(genes_out, "select.sets", f"selection '{name}' has no gene in this dataset",
                          "choose other pathways/sets, or a union instead of an intersection")
-    log.info("%s: %d genes (%s)", name, len(genes), "; ".join(f"{r.set}: {r.found_in_data}/{r.in_set}" for r in coverage.itertuples()))
+    log.info("%s: %d genes (%s)", name, len(genes),
+             "; ".join(f"{r.set}: {r.found_in_data}/{r.in_set}" for r in coverage.itertuples()))
     write_tsv(coverage, coverage_out)
     write_tsv(genes, genes_out)
