@@ -9,6 +9,7 @@ leaves a partial output behind.
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import logging
@@ -25,16 +26,40 @@ from gexflow.errors import InputError
 log = logging.getLogger("gexflow.io")
 
 
+def _umask() -> int:
+    """The process umask, read without changing it where Linux allows (set-and-restore would
+    briefly expose other threads' new files)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to `dest`; rename it onto `dest` only if the block succeeds."""
+    """Yield a temporary path next to `dest`; rename it onto `dest` only if the block succeeds.
+
+    The result gets the permissions of a plainly created file (0644 under umask 022; mkstemp
+    alone would leave 0600). Temporary files of `dest` orphaned by a killed earlier write are
+    removed first."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part" + "".join(dest.suffixes), dir=dest.parent)
+    suffix = ".part" + "".join(dest.suffixes)
+    for orphan in dest.parent.glob(f".{glob.escape(dest.name)}.*{glob.escape(suffix)}"):
+        log.info("removing %s, left by an interrupted write of %s", orphan.name, dest)
+        orphan.unlink(missing_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=suffix, dir=dest.parent)
     os.close(fd)
     tmp = Path(tmp)
     try:
         yield tmp
+        if tmp.exists():
+            os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
