@@ -4,8 +4,11 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 CORES  ?= all
+# Your own config, merged over config/config.yaml: `make run CONFIG=my.yaml`, `make report CONFIG=my.yaml`.
+CONFIG ?=
+SMK_CONFIG := $(if $(CONFIG),--configfile $(CONFIG),)
 
-.PHONY: run test lint fmt report dry-run clean
+.PHONY: run test lint fmt report dry-run check-config clean
 
 $(BIN)/.gexflow-installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,14 +17,17 @@ $(BIN)/.gexflow-installed: requirements.txt pyproject.toml
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-run: $(BIN)/.gexflow-installed
-	$(BIN)/snakemake --cores $(CORES)
+check-config: $(BIN)/.gexflow-installed
+	$(BIN)/python -m gexflow.config config/config.yaml $(CONFIG)
+
+run: check-config
+	$(BIN)/snakemake --cores $(CORES) $(SMK_CONFIG)
 
 test: $(BIN)/.gexflow-installed
 	$(BIN)/pytest -q tests
 
-dry-run: $(BIN)/.gexflow-installed
-	$(BIN)/snakemake -n --quiet rules
+dry-run: check-config
+	$(BIN)/snakemake -n --quiet rules $(SMK_CONFIG)
 
 lint: $(BIN)/.gexflow-installed
 	$(BIN)/snakemake --lint
@@ -31,9 +37,9 @@ lint: $(BIN)/.gexflow-installed
 fmt: $(BIN)/.gexflow-installed
 	$(BIN)/snakefmt Snakefile workflow/rules
 
-report: $(BIN)/.gexflow-installed
-	$(BIN)/snakemake --cores $(CORES)
-	$(BIN)/snakemake --report results/report.html
+report: check-config
+	$(BIN)/snakemake --cores $(CORES) $(SMK_CONFIG)
+	$(BIN)/snakemake --report results/report.html $(SMK_CONFIG)
 
 clean:
 	rm -rf results logs .snakemake

@@ -13,7 +13,7 @@ def main(smk):
     outputs = dict(smk.output.items())
     if smk.rule == "download_dataset":
         download_dataset(smk.wildcards.source, smk.params.urls, smk.params.download, outputs,
-                         {"tissues": smk.params.tissues})
+                         {"tissues": smk.params.tissues}, name=smk.wildcards.dataset)
     else:
         download_references(smk.rule.removeprefix("download_"), smk.params.urls, smk.params.download, outputs,
                             smk.input.get("entrez_map"))

@@ -50,7 +50,8 @@ def _expect_error(tmp_path, expr, sheet, file_part, field, ds=DS, params=PARAMS)
 def test_clean_input_writes_all_outputs(tmp_path):
     expr, sheet = _real_tables()
     outputs, leftovers = _run(tmp_path, expr, sheet)
-    assert sorted(p.name for p in leftovers) == ["filtered.h5ad", "qc.png", "steps.tsv"]
+    # the hidden sidecar records the intermediate's sha256 for the stages that read it
+    assert sorted(p.name for p in leftovers) == [".filtered.h5ad.sha256", "filtered.h5ad", "qc.png", "steps.tsv"]
 
 
 def test_sample_not_in_matrix(tmp_path):
@@ -72,7 +73,7 @@ def test_identical_duplicates_collapse_only_when_allowed(tmp_path):
     _expect_error(tmp_path, expr, sheet, "expr.tsv.gz", "gene_symbol")
     ok_ds = dict(DS, duplicate_gene_ids="drop_identical")
     _, leftovers = _run(tmp_path, expr, sheet, ds=ok_ds)
-    assert len(leftovers) == 3
+    assert len(leftovers) == 4
 
 
 def test_nan_values(tmp_path):

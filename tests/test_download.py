@@ -106,6 +106,22 @@ def test_no_network_names_the_embedded_option(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_unresolvable_host_is_not_retried_and_names_the_config_key(tmp_path):
+    with pytest.raises(dl.DownloadError) as e:
+        dl.fetch("http://gexflow-test.invalid/x.tsv", tmp_path / "x.tsv", retries=3, backoff=5,
+                 field="references.source")
+    msg = str(e.value)
+    assert "after 1 attempt(s)" in msg and "host name not resolved" in msg  # no 5 + 10 + 20 s of retries
+    assert "field 'references.source'" in msg and "`references.source: embedded`" in msg and "Fix:" in msg
+
+
+def test_truncated_body_does_not_blame_the_network(server, tmp_path):
+    base, handler = server
+    with pytest.raises(dl.DownloadError) as e:
+        dl.fetch(f"{base}/truncated.tsv", tmp_path / "t.tsv", retries=0, field="datasets.kirc.source")
+    assert "incomplete file" in str(e.value) and "field 'datasets.kirc.source'" in str(e.value)
+
+
 def test_cache_is_reused_without_network(server, tmp_path):
     base, handler = server
     cache = tmp_path / "cache"

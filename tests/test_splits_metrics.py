@@ -43,7 +43,7 @@ def test_k_folds_cover_every_sample_once(kirc):
     assert sorted(held) == list(range(len(sheet)))
     for a, b in folds:
         assert not set(sheet.patient_barcode.iloc[a]) & set(sheet.patient_barcode.iloc[b])
-    with pytest.raises(InputError, match="k = 1"):
+    with pytest.raises(InputError, match="field 'split.folds': 1 folds for 72 patients"):
         splits.k_folds(sheet.condition, sheet.patient_barcode, k=1, seed=0)
 
 

@@ -38,12 +38,14 @@ class DownloadError(RuntimeError):
 
 
 def fetch(url: str, dest, *, sha256: str | None = None, retries: int = 3, timeout: float = 60.0,
-          backoff: float = 2.0, cache_dir=None, user_agent: str = "gexflow") -> Path:
+          backoff: float = 2.0, cache_dir=None, user_agent: str = "gexflow", field: str = "source") -> Path:
     """Download `url` to `dest` atomically; verify `sha256` when given.
 
     A body shorter than its Content-Length, a checksum mismatch or an exhausted retry budget
     raises DownloadError and leaves nothing at `dest`. With `cache_dir`, a verified copy is kept
-    under the URL's hash and reused on the next call.
+    under the URL's hash and reused on the next call. A host name that does not resolve is not
+    retried (no network, or a typo in the URL). `field` is the config key that chose this
+    download (e.g. `datasets.kirc.source`, `references.source`), named in the error.
     """
     dest = Path(dest)
     cached = Path(cache_dir) / hashlib.sha256(url.encode()).hexdigest()[:16] / url_basename(url) if cache_dir else None
@@ -56,7 +58,7 @@ def fetch(url: str, dest, *, sha256: str | None = None, retries: int = 3, timeou
         log.warning("cached copy of %s fails its checksum; downloading again", url)
         cached.unlink()
 
-    last_error = None
+    last_error, kind = None, "network"
     for attempt in range(1, retries + 2):
         try:
             with atomic_path(dest) as tmp:
@@ -71,24 +73,31 @@ def fetch(url: str, dest, *, sha256: str | None = None, retries: int = 3, timeou
                     shutil.copyfile(dest, tmp)
             return dest
         except _ChecksumMismatch as e:
-            raise DownloadError(f"{e}. The file was discarded; if the source was updated on purpose, "
-                                "update the checksum in the config") from None
+            raise DownloadError(f"{url}: field 'download.checksums': {e}; the file was discarded. Fix: if the "
+                                "source was updated on purpose, update its checksum in the config") from None
         except urllib.error.HTTPError as e:
-            last_error = f"HTTP {e.code} {e.reason}"
+            last_error, kind = f"HTTP {e.code} {e.reason}", "http"
             if e.code not in RETRY_STATUS:
                 break
         except _Truncated as e:
-            last_error = str(e)
+            last_error, kind = str(e), "truncated"
         except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as e:
             reason = getattr(e, "reason", e)
-            last_error = f"network error: {reason}"
+            last_error, kind = f"network error: {reason}", "network"
+            if isinstance(reason, socket.gaierror):
+                last_error = f"host name not resolved: {reason}"
+                break  # DNS failure: no network or a wrong host; retrying does not help
         if attempt <= retries:
             wait = backoff * 2 ** (attempt - 1)
             log.warning("download of %s failed (%s); retry %d/%d in %.1f s", url, last_error, attempt, retries, wait)
             time.sleep(wait)
-    raise DownloadError(
-        f"could not download {url} after {retries + 1} attempts ({last_error}). "
-        "If this machine has no network, set the dataset's `source: embedded` to use the shipped data in resources/")
+    fix = {"network": f"if this machine has no network, set `{field}: embedded` to use the shipped data in "
+                      "resources/; else check the URL under download.urls",
+           "truncated": "the server sent an incomplete file: try again later, or download it by hand and use it "
+                        "as a local (`source: embedded`) file",
+           "http": "check the URL under download.urls (the server refused it)"}[kind]
+    raise DownloadError(f"{url}: field '{field}': could not download after {attempt} attempt(s) ({last_error}). "
+                        f"Fix: {fix}")
 
 
 class _ChecksumMismatch(Exception):

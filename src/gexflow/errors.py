@@ -9,3 +9,11 @@ class InputError(Exception):
     def __init__(self, file: str, field: str, problem: str, fix: str):
         self.file, self.field, self.problem, self.fix = str(file), str(field), problem, fix
         super().__init__(f"{self.file}: field '{self.field}': {problem}. Fix: {fix}")
+
+    def naming(self, origins: dict) -> InputError:
+        """The same error naming the user's file where it was raised on a staged copy
+        (`origins`: staged path -> the file or URL it was made from)."""
+        origin = origins.get(self.file)
+        if origin is None:
+            return self
+        return InputError(origin, self.field, f"{self.problem} (read from its staged copy {self.file})", self.fix)

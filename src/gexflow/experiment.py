@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from gexflow.errors import InputError
+from gexflow.io import read_h5ad
 
 
 def derived_seed(seed: int, *parts) -> int:
@@ -37,9 +38,8 @@ def check_columns(obs: pd.DataFrame, columns, file, what: str = "experiment cova
 def load_genes(h5ad, gene_sets: dict):
     """(X log2 samples x genes, obs, {set name: column indices into X}, var) of a filtered
     dataset restricted to the union of the named gene lists (`{name: genes.tsv}`), in list order."""
-    import anndata as ad
 
-    adata = ad.read_h5ad(h5ad)
+    adata = read_h5ad(h5ad)
     order: list[str] = []
     for genes_tsv in gene_sets.values():
         genes = pd.read_csv(genes_tsv, sep="\t", dtype=str)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import gzip
 import hashlib
 import json
 import logging
 import os
 import tempfile
+import zlib
 from pathlib import Path
 from typing import Iterator
 
@@ -75,9 +77,41 @@ def write_json(obj, dest) -> None:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
 
 
+# The rule that writes each intermediate .h5ad: a damaged one names the step to force-rerun.
+H5AD_PRODUCERS = {"filtered.h5ad": "filter_normalise", "synthetic.h5ad": "train_generator",
+                  "matrix.h5ad": "stage_embedded_single_cell"}
+
+
+def sidecar(path) -> Path:
+    """The sha256 recorded beside an intermediate when it was written."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.sha256")
+
+
 def write_h5ad(adata, dest) -> None:
     with atomic_path(dest) as tmp:
         adata.write_h5ad(tmp)
+        digest = sha256_file(tmp)
+    with atomic_path(sidecar(dest)) as tmp:
+        tmp.write_text(digest + "\n")
+
+
+def read_h5ad(path, backed=None):
+    """Read an intermediate AnnData, checking it against the sha256 recorded when it was written;
+    a damaged or truncated file stops with one line naming the step that rebuilds it."""
+    import anndata as ad
+
+    path = Path(path)
+    rule = H5AD_PRODUCERS.get(path.name, "the rule that wrote it")
+    fix = f"rebuild it: `snakemake --forcerun {rule}` (with your usual --configfile), or delete the file and rerun"
+    recorded = sidecar(path).read_text().strip() if sidecar(path).exists() else None
+    if recorded is not None and sha256_file(path) != recorded:
+        raise InputError(path, "(whole file)", "changed or damaged since it was written (sha256 differs from the "
+                         f"one recorded in {sidecar(path).name})", fix)
+    try:
+        return ad.read_h5ad(path, backed=backed)
+    except Exception as e:  # h5py and anndata raise many types for a damaged file
+        raise InputError(path, "(whole file)", f"cannot be read as AnnData ({type(e).__name__}: {e})", fix) from None
 
 
 def _json_default(o):
@@ -128,6 +162,44 @@ def expected_sha256(path, sums_file) -> str | None:
     return read_sha256sums(sums_file).get(rel.as_posix())
 
 
+def open_text(path):
+    """A text handle of a plain or gzipped file (by its magic bytes, not its name)."""
+    with open(path, "rb") as fh:
+        magic = fh.read(2)
+    return gzip.open(path, "rt", encoding="utf-8") if magic == b"\x1f\x8b" else open(path, encoding="utf-8")
+
+
+def read_table(path, what: str, fix: str, **kwargs) -> pd.DataFrame:
+    """pd.read_csv (tab-separated unless `sep` is given, plain or gzipped) with every way a file
+    can be unreadable turned into one line naming the file: empty, truncated or damaged gzip,
+    not UTF-8, not a table."""
+    kwargs.setdefault("sep", "\t")
+    try:
+        with open_text(path) as fh:
+            return pd.read_csv(fh, **kwargs)
+    except FileNotFoundError:
+        raise InputError(path, "(whole file)", "does not exist", fix) from None
+    except pd.errors.EmptyDataError:
+        raise InputError(path, "(whole file)", f"is empty: no header and no rows ({what})", fix) from None
+    except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+        raise InputError(path, "(whole file)", f"is a truncated or damaged gzip file ({type(e).__name__}: {e})",
+                         "copy or download it again and compare its sha256 with the source's") from None
+    except UnicodeDecodeError as e:
+        raise InputError(path, "(whole file)", f"is not UTF-8 text (byte {e.start}: {e.reason})",
+                         "save it as UTF-8 tab-separated text") from None
+    except (OSError, pd.errors.ParserError) as e:
+        raise InputError(path, "(whole file)", f"cannot be read as a table ({type(e).__name__}: {e})", fix) from None
+
+
+def header_fields(path, sep: str = "\t") -> list[str]:
+    """The first line's fields, read before pandas renames duplicates ('x' -> 'x.1')."""
+    try:
+        with open_text(path) as fh:
+            return fh.readline().rstrip("\r\n").split(sep)
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error):
+        return []  # read_table reports it
+
+
 def read_expression_table(path, gene_id_column: str, annotation_columns: list[str] = (),
                           duplicates: str = "error", missing: str = "error") -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read a genes x samples TSV. Returns (samples x genes float matrix, per-gene annotation).
@@ -137,11 +209,15 @@ def read_expression_table(path, gene_id_column: str, annotation_columns: list[st
     listed once per Ensembl id) are collapsed to the first, and differing duplicates still fail.
     With `missing="drop_genes"`, genes with any missing value are dropped (and counted in the log).
     """
-    try:
-        raw = pd.read_csv(path, sep="\t", low_memory=False)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as e:
-        raise InputError(path, "(whole file)", f"cannot be read as a tab-separated table ({e})",
-                         "point the dataset's `matrix` at a genes x samples TSV (optionally .gz)") from None
+    raw = read_table(path, "expression matrix", "point the dataset's `matrix` at a genes x samples TSV "
+                     "(optionally .gz)", low_memory=False)
+    header = header_fields(path)
+    dup_cols = sorted({c for c in header if header.count(c) > 1})
+    if dup_cols:
+        raise InputError(path, dup_cols[0], f"{len(dup_cols)} column names appear more than once in the header "
+                         f"(e.g. {', '.join(dup_cols[:3])})", "give every sample a unique column name")
+    if raw.empty:
+        raise InputError(path, "(rows)", "has a header but no gene rows", "use the complete matrix file")
     if gene_id_column not in raw.columns:
         raise InputError(path, gene_id_column, f"gene id column not found (columns start {list(raw.columns[:4])})",
                          "set the dataset's `gene_id_column` to the name of the first column")
@@ -169,8 +245,12 @@ def read_expression_table(path, gene_id_column: str, annotation_columns: list[st
         raise InputError(path, "(sample columns)", "no sample columns", "the matrix needs one column per sample")
     non_numeric = [c for c in values.columns if not pd.api.types.is_numeric_dtype(values[c])]
     if non_numeric:
-        raise InputError(path, non_numeric[0], "column is not numeric",
-                         "list non-numeric gene annotation columns under the dataset's `annotation_columns`")
+        col = values[non_numeric[0]]
+        bad = col.notna() & pd.to_numeric(col, errors="coerce").isna()
+        row = int(np.flatnonzero(bad.to_numpy())[0]) if bad.any() else 0
+        raise InputError(path, non_numeric[0], f"column is not numeric: '{col.iloc[row]}' at gene {ids.iloc[row]} "
+                         f"(data row {row + 1})", "fix that value, or, if the column is a gene annotation, list it "
+                         "under the dataset's `annotation_columns`")
     X = values.to_numpy(dtype=np.float64).T
     if missing == "drop_genes":
         ok = np.isfinite(X).all(axis=0)
@@ -191,11 +271,13 @@ def read_expression_table(path, gene_id_column: str, annotation_columns: list[st
 
 def read_sample_sheet(path, sample_id_column: str, required: list[str], matrix_samples: pd.Index) -> pd.DataFrame:
     """Read a sample sheet (one row per sample) and check it against the matrix's sample columns."""
-    try:
-        sheet = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, na_values=[""])
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as e:
-        raise InputError(path, "(whole file)", f"cannot be read as a tab-separated table ({e})",
-                         "point the dataset's `samples` at a TSV with one row per sample") from None
+    sheet = read_table(path, "sample sheet", "point the dataset's `samples` at a TSV with one row per sample "
+                       "(optionally .gz)", dtype=str, keep_default_na=False, na_values=[""])
+    header = header_fields(path)
+    dup_cols = sorted({c for c in header if header.count(c) > 1})
+    if dup_cols:
+        raise InputError(path, dup_cols[0], f"{len(dup_cols)} column names appear more than once in the header",
+                         "give every column a unique name")
     for col in [sample_id_column, *required]:
         if col not in sheet.columns:
             raise InputError(path, col, f"required column missing (columns: {', '.join(sheet.columns[:8])})",

@@ -43,8 +43,8 @@ def k_folds(strata, groups, *, k: int, seed: int) -> list[tuple[np.ndarray, np.n
     """K (train, held-out) folds, stratified by condition and grouped by patient."""
     strata, groups = np.asarray(strata).astype(str), np.asarray(groups).astype(str)
     if k < 2 or k > len(np.unique(groups)):
-        raise InputError("split", "k", f"k = {k} folds for {len(np.unique(groups))} patients",
-                         "choose 2 <= k <= the number of patients")
+        raise InputError("config", "split.folds", f"{k} folds for {len(np.unique(groups))} patients (groups)",
+                         "set split.folds (or the experiment's split.folds) between 2 and the number of patients")
     sgkf = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
     return [(np.sort(a), np.sort(b)) for a, b in sgkf.split(np.zeros(len(strata)), strata, groups)]
 
@@ -56,7 +56,8 @@ def fold_splits(strata, groups, *, k: int, val_fraction: float, seed: int) -> li
     out = []
     for i, (rest, test) in enumerate(k_folds(strata, groups, k=k, seed=seed)):
         if len(np.unique(groups[rest])) < 2:
-            raise InputError("split", "k", "too few patients left for a validation part", "lower split.folds")
+            raise InputError("config", "split.folds", "too few patients left for a validation part",
+                             "lower split.folds")
         train, val = _carve(rest, strata, groups, val_fraction / (1 - 1 / k), seed + 1 + i)
         out.append(Split(np.sort(train), np.sort(val), np.sort(test)))
     return out

@@ -7,19 +7,18 @@ import logging
 
 import pandas as pd
 
-from gexflow.io import write_tsv
+from gexflow.io import read_h5ad, write_tsv
 
 log = logging.getLogger("gexflow.stages.deg")
 
 
 def call_degs_stage(h5ad, ds: dict, params: dict, *, table_out, summary_out, volcano_out, name: str) -> None:
     """design choice, vectorised test, corrections, fold change, table + plot."""
-    import anndata as ad
 
     from gexflow import deg
     from gexflow.plots import volcano_figure
 
-    adata = ad.read_h5ad(h5ad)
+    adata = read_h5ad(h5ad)
     design = deg.choose_design(adata.obs, condition_column=ds.get("condition_column") or "condition",
                                patient_column=ds.get("patient_column"), tumour_label=params["tumour_label"],
                                normal_label=params["normal_label"], design=params["design"],

@@ -20,7 +20,7 @@ import pandas as pd
 
 from gexflow.errors import InputError
 from gexflow.experiment import class_labels, derived_seed, label_columns, load_experiment, replicate_factor
-from gexflow.io import write_h5ad, write_json, write_tsv
+from gexflow.io import read_h5ad, write_h5ad, write_json, write_tsv
 from gexflow.models.registry import CEILING, MODELS, trainable
 from gexflow.splits import read_split
 
@@ -174,7 +174,6 @@ def train_generator_stage(inputs: dict, *, exp_name: str, exp: dict, model: str,
 # ---------------------------------------------------------------------------------------- evaluation
 def evaluate_stage(inputs: dict, *, exp: dict, model: str, folds: list[int], evaluation: dict, seed: int, out) -> None:
     """Rule evaluate_generator: every metric of metrics.score_synthetic per fold, one row each."""
-    import anndata as ad
 
     from gexflow.metrics.synthetic import score_synthetic
 
@@ -186,7 +185,7 @@ def evaluate_stage(inputs: dict, *, exp: dict, model: str, folds: list[int], eva
         if model == CEILING:
             syn, syn_obs = X[train], obs.iloc[train]
         else:
-            a = ad.read_h5ad(synthetic[i])
+            a = read_h5ad(synthetic[i])
             syn, syn_obs = np.asarray(a.X, dtype=np.float64), a.obs
         contrast = exp.get("contrast")
         if contrast:
@@ -246,8 +245,6 @@ def compare_stage(inputs: dict, *, metrics: list, synthetic: list, curves: list,
     the figures, drawn from fold 0."""
     import json
 
-    import anndata as ad
-
     from gexflow import plots
 
     per_fold = pd.concat([pd.read_csv(f, sep="\t") for f in metrics], ignore_index=True)
@@ -265,7 +262,7 @@ def compare_stage(inputs: dict, *, metrics: list, synthetic: list, curves: list,
 
     X, var, obs, labels = load_experiment(inputs["h5ad"], inputs["genes"], exp)
     train, val, test = read_split(inputs["split"], obs.index, 0)
-    syn = {m: np.asarray(ad.read_h5ad(f).X, dtype=np.float64) for m, f in zip(models, synthetic)}
+    syn = {m: np.asarray(read_h5ad(f).X, dtype=np.float64) for m, f in zip(models, synthetic)}
     symbols = var["symbol"].astype(str).where(var["symbol"].astype(str) != "", var.index.astype(str)).tolist() \
         if "symbol" in var.columns else var.index.astype(str).tolist()
     order = np.argsort(-X[train].var(axis=0), kind="stable")

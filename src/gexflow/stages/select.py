@@ -8,7 +8,7 @@ import logging
 import pandas as pd
 
 from gexflow.errors import InputError
-from gexflow.io import write_tsv
+from gexflow.io import read_h5ad, write_tsv
 
 log = logging.getLogger("gexflow.stages.select")
 
@@ -19,9 +19,8 @@ def select_genes_stage(inputs: dict, spec: dict, *, genes_out, coverage_out, nam
 
     method = spec["method"]
     if method in ("kegg", "l1000"):
-        import anndata as ad
 
-        var = ad.read_h5ad(inputs["h5ad"], backed="r").var.copy()
+        var = read_h5ad(inputs["h5ad"], backed="r").var.copy()
         if method == "kegg":
             kegg = pd.read_csv(inputs["kegg"], sep="\t", dtype=str)
             genes, coverage = selection.select_kegg(kegg, var, spec["pathways"], kegg_file=inputs["kegg"])

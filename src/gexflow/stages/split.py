@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 
 from gexflow.experiment import check_columns, class_labels, label_columns
-from gexflow.io import write_tsv
+from gexflow.io import read_h5ad, write_tsv
 from gexflow.splits import fold_splits, split_table
 
 log = logging.getLogger("gexflow.stages.split")
@@ -17,9 +17,8 @@ def split_samples_stage(h5ad, *, label, patient_column: str | None, folds: int, 
                         out) -> None:
     """split.tsv: sample_id, class, group, and fold_i in {train, val, test} for each fold;
     stratified by the class label, grouped by patient (or by sample without a patient column)."""
-    import anndata as ad
 
-    obs = ad.read_h5ad(h5ad, backed="r").obs.copy()
+    obs = read_h5ad(h5ad, backed="r").obs.copy()
     check_columns(obs, label_columns(label) + ([patient_column] if patient_column else []), h5ad,
                   "split label or patient column")
     labels = class_labels(obs, label)

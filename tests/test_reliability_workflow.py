@@ -1,0 +1,61 @@
+"""Faults through Snakemake itself: hostile names never write outside the working directory,
+config errors name the config files in force, and a damaged input file stops its job with one
+line naming the user's file and leaves no partial or temporary file anywhere."""
+
+import pytest
+import yaml
+
+from conftest import KIRC_SUBSET, TINY_CONFIG, copy_tiny_config, snakemake
+
+pytestmark = pytest.mark.workflow
+
+
+def tree(root):
+    return {p.relative_to(root).as_posix() for p in root.rglob("*")}
+
+
+def small_config(workdir, name="cfg.yaml", **edits):
+    base = {"run.datasets": ["kirc_subset"], "deg.datasets": [], "select.datasets": [], "generate.run": []}
+    base.update(edits)
+    return copy_tiny_config(workdir, name, **base)
+
+
+def test_hostile_dataset_name_writes_nothing_outside(workdir):
+    cfg = yaml.safe_load(TINY_CONFIG.read_text())
+    cfg["datasets"]["../../etc"] = cfg["datasets"]["kirc_subset"]
+    cfg.update({"run": {"datasets": ["../../etc"]}, "deg": {**cfg["deg"], "datasets": []},
+                "select": {**cfg["select"], "datasets": []}, "generate": {**cfg["generate"], "run": []}})
+    path = workdir / "hostile.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    parent = workdir.parent
+    before = tree(parent)
+    r = snakemake(workdir, "--cores", 1, "--configfile", path, "--replace-workflow-config")
+    assert r.returncode != 0
+    assert "field 'datasets'" in r.stderr and "hostile.yaml" in r.stderr and "Fix:" in r.stderr
+    created = {p for p in tree(parent) - before if not p.startswith(f"{workdir.name}/.snakemake")}
+    assert created == set(), created
+    assert not (workdir / "results").exists()
+
+
+def test_config_error_names_only_the_files_in_force(workdir):
+    cfg = small_config(workdir, **{"filter.min_fraction": 2})
+    r = snakemake(workdir, "-n", "--configfile", cfg, "--replace-workflow-config")
+    out = r.stdout + r.stderr
+    assert r.returncode != 0 and "cfg.yaml: field 'filter.min_fraction'" in out
+    assert "config/config.yaml" not in out.split("field 'filter.min_fraction'")[0].splitlines()[-1]
+    r = snakemake(workdir, "-n", "--configfile", cfg)  # merged over the default: both are in force
+    assert "cfg.yaml, config/config.yaml: field 'filter.min_fraction'" in r.stdout + r.stderr
+
+
+def test_truncated_matrix_stops_with_one_line_and_no_leftovers(workdir):
+    bad = workdir / "truncated.tsv.gz"
+    bad.write_bytes(KIRC_SUBSET.read_bytes()[:38000])
+    cfg = small_config(workdir, **{"datasets.kirc_subset.matrix": str(bad)})
+    r = snakemake(workdir, "--cores", 1, "--configfile", cfg)
+    assert r.returncode != 0
+    lines = [line for line in r.stderr.splitlines() if "ERROR gexflow" in line]
+    assert len(lines) == 1 and "truncated.tsv.gz: field '(whole file)'" in lines[0] and "Fix:" in lines[0], lines
+    assert "Traceback" not in r.stderr
+    results = workdir / "results"
+    assert not [p for p in tree(results) if p.endswith((".gz", ".tsv", ".h5ad")) or ".part" in p] \
+        if results.exists() else True
