@@ -25,7 +25,7 @@ wildcard_constraints:
     selection="[A-Za-z0-9_]+",
     experiment="[A-Za-z0-9_]+",
     model="|".join(MODELS),
-    source="xena|gdc|gtex|cgga",
+    source="xena|gdc|gtex|cgga|geo",
     fold="[0-9]+",
     dhash=HASH,
     rhash=HASH,
@@ -45,12 +45,16 @@ include: "workflow/rules/paths/deg.smk"
 include: "workflow/rules/paths/select.smk"
 include: "workflow/rules/paths/split.smk"
 include: "workflow/rules/paths/generate.smk"
+include: "workflow/rules/paths/infer.smk"
+include: "workflow/rules/paths/embed.smk"
 include: "workflow/rules/download.smk"
 include: "workflow/rules/filter.smk"
 include: "workflow/rules/deg.smk"
 include: "workflow/rules/select.smk"
 include: "workflow/rules/split.smk"
 include: "workflow/rules/generate.smk"
+include: "workflow/rules/infer.smk"
+include: "workflow/rules/embed.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -58,4 +62,4 @@ rule all:
     default_target: True
     input:
         final_targets(),
-        "results/pipeline_info/manifest.json",
+        f"{RESULTS}/pipeline_info/manifest.json",

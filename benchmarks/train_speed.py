@@ -1,10 +1,10 @@
-"""Training speed: wall time for WGAN-GP, CVAE and CTGAN to reach their validation gamma on the
-same data (KIRC pairs, KEGG renal-cell-carcinoma genes, fold 0 of the default split), printed as
-ratios against CTGAN timed in the same run; and, when a GPU is present, WGAN-GP / CVAE training
-throughput on the GPU against the CPU.
+"""Training speed: wall time for WGAN-GP, CVAE, diffusion and CTGAN to reach their validation
+within-class gamma on the same data (KIRC pairs, KEGG renal-cell-carcinoma genes, fold 0 of the
+default split), printed as ratios against CTGAN timed in the same run; and, when a GPU is present,
+WGAN-GP / CVAE / diffusion training throughput on the GPU against the CPU.
 
-"Time to validation gamma": WGAN-GP and CVAE run the shared loop with the default config
-(validation gamma every eval_every epochs, early stopping); their time is the wall time until the
+"Time to validation": WGAN-GP, CVAE and diffusion run the shared loop with the default config
+(validation within-class gamma every eval_every epochs, early stopping); their time is the wall time until the
 epoch whose checkpoint is selected. CTGAN has no validation hook, so its time is its whole fit
 (library default 300 epochs unless --ctgan-epochs), scored once on the validation split.
 
@@ -58,22 +58,23 @@ def main():
     split = (s.train, s.val, s.test)
     print(f"data: {args.experiment}, {X.shape[1]} genes, {len(s.train)} train / {len(s.val)} validation samples, "
           f"{args.threads} CPU thread(s)")
-    settings = {m: dict(gen_cfg["settings"][m], **exp.get("settings", {}).get(m, {})) for m in ("wgan_gp", "cvae")}
+    settings = {m: dict(gen_cfg["settings"][m], **exp.get("settings", {}).get(m, {}))
+                for m in ("wgan_gp", "cvae", "diffusion")}
     settings["ctgan"] = dict(gen_cfg["settings"].get("ctgan", {}), epochs=args.ctgan_epochs)
     loop = {k: v for k, v in gen_cfg["loop"].items()}
     rows = {}
-    for model in ("wgan_gp", "cvae", "ctgan"):
+    for model in ("wgan_gp", "cvae", "diffusion", "ctgan"):
         t = time.perf_counter()
         _, _, card, _, _ = G.train_generator(X, obs, labels, split, exp, model, settings[model], seed=cfg["seed"],
                                              device="cpu" if model == "ctgan" else args.device, loop=loop)
         wall = time.perf_counter() - t
-        rows[model] = (card["timings_s"]["to_best_validation"], card["validation"]["gamma"], wall,
+        rows[model] = (card["timings_s"]["to_best_validation"], card["validation"][G.VALIDATION_METRIC], wall,
                        card.get("best_epoch"), card.get("epochs_run", settings[model].get("epochs")))
     base = rows["ctgan"][0]
-    print(f"{'model':8s} {'to best val (s)':>16s} {'val gamma':>10s} {'whole fit (s)':>14s} {'best/run epochs':>16s} "
+    print(f"{'model':9s} {'to best val (s)':>16s} {'val w-gamma':>11s} {'whole fit (s)':>14s} {'best/run epochs':>16s} "
           f"{'CTGAN time / model time':>24s}")
     for m, (tb, g, wall, be, er) in rows.items():
-        print(f"{m:8s} {tb:16.1f} {g:10.3f} {wall:14.1f} {str(be) + '/' + str(er):>16s} {base / tb:24.2f}")
+        print(f"{m:9s} {tb:16.1f} {g:11.3f} {wall:14.1f} {str(be) + '/' + str(er):>16s} {base / tb:24.2f}")
     if torch.cuda.is_available():
         gpu_throughput(X, obs, labels, split, exp, settings, loop)
     else:
@@ -82,7 +83,7 @@ def main():
 
 def gpu_throughput(X, obs, labels, split, exp, settings, loop, epochs=30):
     """Training samples per second for a fixed number of epochs, CPU vs CUDA, same settings."""
-    for model in ("wgan_gp", "cvae"):
+    for model in ("wgan_gp", "cvae", "diffusion"):
         rates = {}
         for device in ("cpu", "cuda"):
             cfg = dict(settings[model], epochs=epochs)

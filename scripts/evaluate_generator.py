@@ -12,7 +12,8 @@ def main(smk):
     inputs = {k: smk.input[k] for k in ("h5ad", "genes", "split")}
     inputs["synthetic"] = list(smk.input.get("synthetic", []))
     evaluate_stage(inputs, exp=p.experiment, model=smk.wildcards.model, folds=list(p.folds),
-                   evaluation=dict(p.evaluation), seed=p.seed, out=smk.output.metrics)
+                   evaluation=dict(p.evaluation), seed=p.seed, out=smk.output.metrics,
+                   runs=[tuple(r) for r in getattr(p, "runs", [])] or None)
 
 
 run_step(snakemake, main)  # noqa: F821

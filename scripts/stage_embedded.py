@@ -8,7 +8,10 @@ from gexflow.stages.download import stage_embedded  # noqa: E402
 
 
 def main(smk):
-    stage_embedded(dict(smk.input.items()), dict(smk.output.items()))
+    inputs = dict(smk.input.items())
+    if "dataset" in smk.params.keys():  # single-cell: a TSV matrix is converted with the dataset's columns
+        inputs["dataset"] = dict(smk.params.dataset)
+    stage_embedded(inputs, dict(smk.output.items()))
 
 
 run_step(snakemake, main)  # noqa: F821

@@ -12,7 +12,7 @@ def main(smk):
     train_generator_stage({k: smk.input[k] for k in ("h5ad", "genes", "split")}, exp_name=w.experiment,
                           exp=p.experiment, model=w.model, cfg=dict(p.settings), fold=int(w.fold), seed=p.seed,
                           device=p.device, loop=dict(p.loop), outputs=dict(smk.output.items()), threads=smk.threads,
-                          code_files=list(smk.input.code))
+                          code_files=list(smk.input.code), generator_seed=getattr(p, "generator_seed", None))
 
 
 run_step(snakemake, main)  # noqa: F821

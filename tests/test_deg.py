@@ -181,9 +181,42 @@ def test_call_degs_table_fold_change_and_flags(kirc):
     assert table.loc[ca9, "log2fc"] > 3 and table.loc[ca9, "deg"]
 
 
-def test_log2fc_zero_means():
-    fc = deg.log2_fold_change(np.array([0.0, 4.0, 0.0]), np.array([0.0, 0.0, 2.0]))
-    assert fc[0] == 0 and fc[1] == np.inf and fc[2] == -np.inf
+def test_log2fc_zero_means_are_never_infinite():
+    """auto: no pseudo-count where both means are positive, 1 where a group mean is 0."""
+    fc = deg.log2_fold_change(np.array([0.0, 4.0, 0.0, 8.0]), np.array([0.0, 0.0, 2.0, 2.0]))
+    np.testing.assert_allclose(fc, [0.0, np.log2(5.0), -np.log2(3.0), 2.0])
+    fc = deg.log2_fold_change(np.array([0.0, 4.0, 8.0]), np.array([0.0, 0.0, 2.0]), pseudo_count=0.5)
+    np.testing.assert_allclose(fc, [0.0, np.log2(4.5 / 0.5), np.log2(8.5 / 2.5)])
+    with np.errstate(divide="ignore"):
+        assert np.isinf(deg.log2_fold_change(np.array([4.0]), np.array([0.0]), pseudo_count=0)).all()
+
+
+def test_welch_t_is_scipys_ttest_ind(kirc):
+    from scipy.stats import ttest_ind
+
+    T, N = kirc[0][:50], kirc[1][:50]  # genes x samples, real KIRC tumours and normals
+    res = deg.welch_t(T, N)
+    for i in range(50):
+        want = ttest_ind(T[i], N[i], equal_var=False)
+        assert res.pvalue[i] == pytest.approx(want.pvalue, rel=1e-9, abs=1e-300)
+        assert res.statistic[i] == pytest.approx(want.statistic, rel=1e-9)
+    from scipy.stats import ttest_rel
+
+    paired = deg.welch_t(T, N, paired=True)  # column i of T and N is patient i's pair
+    for i in range(50):
+        assert paired.pvalue[i] == pytest.approx(ttest_rel(T[i], N[i]).pvalue, rel=1e-9, abs=1e-300)
+
+
+def test_smallest_p_of_exact_rank_tests():
+    from math import comb
+
+    from scipy.stats import mannwhitneyu, wilcoxon
+
+    assert deg.smallest_p("unpaired", 5, 5) == pytest.approx(2 / comb(10, 5))  # 0.0079
+    a, b = np.arange(5.0), np.arange(5.0) + 10  # complete separation: scipy's exact p is the floor
+    assert mannwhitneyu(a, b, method="exact").pvalue == pytest.approx(deg.smallest_p("unpaired", 5, 5))
+    assert wilcoxon(np.arange(1.0, 7.0), method="exact").pvalue == pytest.approx(deg.smallest_p("paired", 6, 6))
+    assert deg.smallest_p("unpaired", 20, 20) is None and deg.smallest_p("unpaired", 5, 5, "welch") is None
 
 
 def test_corrections_are_statsmodels(kirc):
@@ -253,3 +286,39 @@ def test_stage_reports_design_and_counts(tmp_path, kirc_h5ad):
     for col in ("p_bonferroni", "p_bh", "log2fc", "mean_tumour", "mean_normal", "n_tumour", "n_normal",
                 "deg_test", "deg_fold_change", "deg"):
         assert col in table.columns
+
+
+def test_deseq2_wald_test_equals_a_statsmodels_negative_binomial_glm():
+    """pydeseq2 through gexflow's wrapper on real counts (5 GBM vs 5 LGG, RSEM expected counts):
+    with DESeq2's own size factors and dispersions, its log2 FC and Wald p are those of a
+    negative-binomial GLM fitted by statsmodels (log link, offset log size factor)."""
+    import statsmodels.api as sm
+    from pydeseq2.dds import DeseqDataSet
+    from pydeseq2.default_inference import DefaultInference
+
+    expr = pd.read_csv(REPO / "resources/tcga/gbm_lgg_rsem_rawcount.tsv.gz", sep="\t", index_col=0)
+    sheet = pd.read_csv(REPO / "resources/tcga/gbm_lgg_samples.tsv", sep="\t", dtype=str)
+    a = sheet.loc[sheet.project_id == "TCGA-GBM", "sample_barcode"][:5].tolist()
+    b = sheet.loc[sheet.project_id == "TCGA-LGG", "sample_barcode"][:5].tolist()
+    counts = expr[a + b].drop_duplicates()
+    counts = counts[(counts.mean(axis=1) > 50)].iloc[:40]  # 40 expressed genes keep it fast
+    var = pd.DataFrame({"symbol": counts.index}, index=counts.index)
+    obs = pd.DataFrame({"project_id": ["GBM"] * 5 + ["LGG"] * 5}, index=a + b)
+    design = deg.Design("unpaired", np.arange(5), np.arange(5, 10), 0, "5 vs 5")
+    table = deg.deseq2(counts.to_numpy().T, var, obs, design, column="project_id", groups=("GBM", "LGG"),
+                       alpha=0.05, correction="fdr_bh", log2fc_threshold=1.0)
+    # the oracle: DESeq2's size factors and final dispersions, the GLM fitted by statsmodels
+    rounded = pd.DataFrame(np.round(counts.to_numpy().T).astype(int), index=a + b, columns=counts.index)
+    dds = DeseqDataSet(counts=rounded, metadata=pd.DataFrame({"group": ["a"] * 5 + ["b"] * 5}, index=a + b),
+                       design="~group", inference=DefaultInference(n_cpus=1), quiet=True)
+    dds.deseq2()
+    sf, disp = dds.obs["size_factors"].to_numpy(), np.asarray(dds.var["dispersions"])
+    X = sm.add_constant(np.r_[np.ones(5), np.zeros(5)])
+    ok = table["test_method"] == "deseq2_wald"
+    assert ok.sum() >= 35
+    for j in np.flatnonzero(ok.to_numpy()):
+        fit = sm.GLM(rounded.iloc[:, j].to_numpy(), X, family=sm.families.NegativeBinomial(alpha=disp[j]),
+                     offset=np.log(sf)).fit(tol=1e-12)
+        assert table["log2fc"].iloc[j] == pytest.approx(fit.params[1] / np.log(2), rel=1e-4, abs=1e-4)
+        assert table["pvalue"].iloc[j] == pytest.approx(fit.pvalues[1], rel=1e-3, abs=1e-8)
+    assert (table.loc[~ok, "pvalue"] == 1).all()

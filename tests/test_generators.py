@@ -25,6 +25,8 @@ WGAN_CFG = dict(z_dim=8, generator_hidden=[32], critic_hidden=[32], optimiser="a
                 lr_generator=1e-3, lr_critic=1e-3, n_critic=2, gp_lambda=10.0, batch_size=16, epochs=30)
 CVAE_CFG = dict(latent_dim=4, hidden=[32], dropout=0.1, batchnorm=True, beta=1.0, warmup_epochs=5,
                 decoder_noise="learned", noise_sd=0.5, lr=1e-2, weight_decay=0.0, batch_size=16, epochs=30)
+DIFFUSION_CFG = dict(timesteps=50, sample_steps=10, prediction="x0", hidden=[32], time_dim=8, dropout=0.0, cond_dropout=0.2,
+                     guidance=[0.0, 1.0], clip=6.0, lr=1e-3, weight_decay=0.0, batch_size=16, epochs=30)
 
 
 def score_samples(score, codes, nums):
@@ -269,7 +271,7 @@ def _kirc_subset_experiment():
     return X, obs, class_labels(obs, exp["label"]), exp
 
 
-@pytest.mark.parametrize("model", ["wgan_gp", "cvae", "gaussian", "shuffled"])
+@pytest.mark.parametrize("model", ["wgan_gp", "cvae", "diffusion", "gaussian", "shuffled"])
 def test_test_split_values_cannot_change_the_trained_model(model):
     """Training sees the test split only through its covariates: scrambling the test samples'
     expression leaves the selected model and its samples unchanged (no selection on test)."""
@@ -278,7 +280,8 @@ def test_test_split_values_cannot_change_the_trained_model(model):
 
     X, obs, labels, exp = _kirc_subset_experiment()
     s = fold_splits(labels, obs["patient_barcode"], k=4, val_fraction=0.15, seed=0)[0]
-    cfg = {"wgan_gp": dict(WGAN_CFG, epochs=6), "cvae": dict(CVAE_CFG, epochs=6)}.get(model, {})
+    cfg = {"wgan_gp": dict(WGAN_CFG, epochs=6), "cvae": dict(CVAE_CFG, epochs=6),
+           "diffusion": dict(DIFFUSION_CFG, epochs=6)}.get(model, {})
     loop = dict(eval_every=2, checkpoint_every=100, patience=0)
     a = train_generator(X, obs, labels, (s.train, s.val, s.test), exp, model, cfg, seed=5, loop=loop)
     X2 = X.copy()

@@ -180,6 +180,13 @@ FILTER_CASES = {
     "matrix_without_samples": (dict(expr_bytes=gz_bytes("gene_symbol\nA1BG\n")), {}, "expr.tsv.gz",
                                "(sample columns)", []),
     "nothing_left_after_filter": (dict(), {"filter": {}}, "expr.tsv.gz", "filter.min_expression", []),
+    "wrong_gene_id_type": (dict(), {"gene_id_type": "entrez"}, "expr.tsv.gz", "gene_id_type",
+                           ["0% of", "expected e.g. 7157"]),
+    "exclude_column_not_in_sheet": (dict(), {"exclude": {"tissue": ["biopsy"]}}, "samples.tsv", "tissue", []),
+    "include_keeps_nothing": (dict(), {"include": {"condition": ["biopsy"]}}, "samples.tsv", "include", []),
+    "probe_annotation_column_missing": (dict(), {"gene_id_type": "probe", "probe_annotation": {
+        "file": str(REPO / "resources/geo/GPL97.annot.gz"), "symbol_column": "Symbol"}}, "GPL97.annot.gz",
+        "Symbol", []),
 }
 
 
@@ -221,6 +228,17 @@ def test_valid_but_unusual_sheets_are_read(tmp_path, sheet_name):
     code, errors, text = run_as_rule(tmp_path, filter_step(tmp_path, ef, sf))
     assert code == 0 and not errors, text
     assert (tmp_path / "out" / "filtered.h5ad").exists()
+
+
+def test_a_file_that_is_not_geo_soft(tmp_path):
+    from gexflow.download import prepare_geo
+
+    d = tmp_path / "in"
+    d.mkdir()
+    (d / "x.soft").write_text("this is not a SOFT file\n")
+    out = tmp_path / "out"
+    step = lambda: prepare_geo(d / "x.soft", out / "expression.tsv.gz", out / "samples.tsv")  # noqa: E731
+    assert_one_clear_error(tmp_path, step, "x.soft", "(whole file)", "download_dataset", words=["GEO SOFT"])
 
 
 # ------------------------------------------------------------------------------------ staging
@@ -296,7 +314,7 @@ def split_step(tmp_path, h5ad, **kw):
     ({"label": "tumour_status"}, "tumour_status", ["split label or patient column"]),
     ({"label": ["condition", "no_such_column"]}, "no_such_column", []),
     ({"patient_column": "patient"}, "patient", []),
-    ({"folds": 100}, "split.folds", ["100 folds for 72 patients"]),
+    ({"folds": 100}, "split.folds", ["100 folds, but class"]),
 ], ids=["label_not_a_column", "second_label_not_a_column", "patient_column_missing", "more_folds_than_patients"])
 def test_split_stage_bad_settings(tmp_path, filtered, kw, field, words):
     h5ad = _copy_intermediate(filtered, tmp_path)

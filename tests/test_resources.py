@@ -21,7 +21,7 @@ def test_shipped_files_match_sha256sums(sums_file):
 
 def test_every_data_file_is_listed_and_documented():
     sums = read_sha256sums(REPO / "resources/SHA256SUMS")
-    shipped = {p.relative_to(REPO / "resources").as_posix() for d in ("tcga", "gtex", "genesets", "scrna")
+    shipped = {p.relative_to(REPO / "resources").as_posix() for d in ("tcga", "gtex", "genesets", "scrna", "geo")
                for p in (REPO / "resources" / d).iterdir()}
     assert shipped == set(sums)
     provenance = (REPO / "resources/SOURCES.md").read_text()

@@ -62,17 +62,21 @@ def test_default_config_dry_run(workdir):
     # 4 sets on kirc (kegg_glioma is restricted away), plus the sets the experiments ask for
     assert jobs["call_degs"] == 2 and jobs["select_genes"] == 6
     assert jobs["write_manifest"] == 1
-    # 4 experiments: 6 + 4 + 4 + 6 models x 2 folds; one evaluation per model and the ceiling
-    # kirc_rcc and kirc_deg share kirc's split (same label): 3 splits for 4 experiments
-    assert jobs["split_samples"] == 3 and jobs["train_generator"] == 40
-    assert jobs["evaluate_generator"] == 24 and jobs["compare_generators"] == 4
+    # 4 experiments: 7 + 5 + 5 + 7 models x 2 folds, pancan11 x 2 generator seeds, kirc_rcc's
+    # diffusion as a 2-point grid (train_grid_point + select_generator); one evaluation per model
+    # and the ceiling. kirc_rcc and kirc_deg share kirc's split (same label): 3 splits for 4 experiments
+    assert jobs["split_samples"] == 3 and jobs["train_generator"] == 6 * 2 + 5 * 2 + 5 * 2 * 2 + 7 * 2
+    assert jobs["train_grid_point"] == 2 * 2 and jobs["select_generator"] == 2
+    assert jobs["evaluate_generator"] == 28 and jobs["compare_generators"] == 4
 
 
 def test_full_gpu_config_dry_run(workdir):
     """config/full.yaml (merged over the default): every model on every experiment, all 5 folds."""
     out = _ok(snakemake(workdir, "-n", "--configfile", REPO / "config/full.yaml"))
     jobs = planned_jobs(out)
-    assert jobs["train_generator"] == 4 * 6 * 5 and jobs["evaluate_generator"] == 4 * 7
+    # 4 experiments x 5 folds x 3 seeds: 6 models trained once, diffusion on a 2-point grid
+    assert jobs["train_generator"] == 4 * 5 * 3 * 6 and jobs["evaluate_generator"] == 4 * 8
+    assert jobs["train_grid_point"] == 4 * 5 * 3 * 2 and jobs["select_generator"] == 4 * 5 * 3
 
 
 def test_end_to_end_tiny_config(workdir):
@@ -129,7 +133,9 @@ def test_end_to_end_tiny_config(workdir):
     # Changing one bulk filter parameter reruns that filter and what is downstream of it only.
     cfg2 = copy_tiny_config(workdir, "cfg2.yaml", **{"filter.min_expression": 2.0})
     jobs = planned_jobs(_ok(snakemake(workdir, "-n", "--configfile", cfg2)))
-    gen_all = {"split_samples": 1, "train_generator": 12, "evaluate_generator": 7, "compare_generators": 1}
+    # 7 models x 2 folds; the diffusion model on a 2-point grid (tests/config/tiny.yaml)
+    gen_all = {"split_samples": 1, "train_generator": 12, "train_grid_point": 4, "select_generator": 2,
+               "evaluate_generator": 8, "compare_generators": 1}
     assert jobs == {"filter_normalise": 1, "call_degs": 1, "select_genes": 4, **gen_all, "write_manifest": 1,
                     "all": 1}, jobs
     # A DEG setting reruns the DEG call and the selections built on it, not KEGG/L1000 or the filter.
@@ -152,7 +158,7 @@ def test_end_to_end_tiny_config(workdir):
         fh.write("\n# an edit\n")
     jobs = planned_jobs(_ok(snakemake(workdir, "-n", "--configfile", cfg)))
     # deg.py is also the evaluation's DEG-preservation code: every evaluation reruns, no training
-    assert jobs == {"call_degs": 1, "select_genes": 2, "evaluate_generator": 7, "compare_generators": 1,
+    assert jobs == {"call_degs": 1, "select_genes": 2, "evaluate_generator": 8, "compare_generators": 1,
                     "write_manifest": 1, "all": 1}, jobs
     (workdir / "src").unlink() if (workdir / "src").is_symlink() else shutil.rmtree(workdir / "src")
     os.symlink(REPO / "src", workdir / "src")
@@ -166,12 +172,12 @@ def test_end_to_end_tiny_config(workdir):
     # depends on the samples, label, patient column, folds and seed only.
     cfg7 = copy_tiny_config(workdir, "cfg7.yaml", **{"generate.experiments.tiny_rcc.genes": "kegg_rcc_or_deg"})
     jobs = planned_jobs(_ok(snakemake(workdir, "-n", "--configfile", cfg7)))
-    assert jobs == {"train_generator": 12, "evaluate_generator": 7, "compare_generators": 1, "write_manifest": 1,
-                    "all": 1}, jobs
+    assert jobs == {"train_generator": 12, "train_grid_point": 4, "select_generator": 2, "evaluate_generator": 8,
+                    "compare_generators": 1, "write_manifest": 1, "all": 1}, jobs
     # An evaluation setting re-scores every model without retraining any.
     cfg6 = copy_tiny_config(workdir, "cfg6.yaml", **{"generate.evaluation.deg_top_n": 6})
     jobs = planned_jobs(_ok(snakemake(workdir, "-n", "--configfile", cfg6)))
-    assert jobs == {"evaluate_generator": 7, "compare_generators": 1, "write_manifest": 1, "all": 1}, jobs
+    assert jobs == {"evaluate_generator": 8, "compare_generators": 1, "write_manifest": 1, "all": 1}, jobs
 
     # The old stage directory stays: versioned, not overwritten.
     _ok(snakemake(workdir, "--cores", 2, "--configfile", cfg2))
@@ -191,24 +197,36 @@ def _check_generators(workdir, manifest):
         assert not ((split[a] == "test") & (split[b] == "test")).any()  # test folds are disjoint
     for group, rows in split.groupby("group"):
         assert rows["fold_0"].nunique() == 1, group  # a patient's samples stay together
-    models = ["wgan_gp", "cvae", "ctgan", "tvae", "gaussian", "shuffled"]
+    models = ["wgan_gp", "cvae", "diffusion", "ctgan", "tvae", "gaussian", "shuffled"]
     for m in models:
         for fold in (0, 1):
-            card = json.loads(next(exp_dir.glob(f"{m}-*/fold_{fold}/model_card.json")).read_text())
+            d = f"{m}-*/fold_{fold}/selected" if m == "diffusion" else f"{m}-*/fold_{fold}"  # grid: chosen point
+            card = json.loads(next(exp_dir.glob(f"{d}/model_card.json")).read_text())
             assert card["model"] == m and card["fold"] == fold and card["device"] == "cpu"
-            assert np.isfinite(card["validation"]["gamma"])
-            syn = ad.read_h5ad(next(exp_dir.glob(f"{m}-*/fold_{fold}/synthetic.h5ad")))
+            assert np.isfinite(card["validation"]["within_gamma"])  # the selection metric
+            syn = ad.read_h5ad(next(exp_dir.glob(f"{d}/synthetic.h5ad")))
             test = split.loc[split[f"fold_{fold}"] == "test", "sample_id"]
             assert set(syn.obs["source_sample"]) == set(test)  # generated for the test covariates
         assert not list(exp_dir.glob(f"{m}-*/fold_2"))  # run_folds: 2 of 3
     card = json.loads(next(exp_dir.glob("wgan_gp-*/fold_0/model_card.json")).read_text())
     assert card["epochs_run"] == 4 and card["best_epoch"] in (2, 4) and card["resumed_from"] is None
     table = pd.read_csv(next(exp_dir.glob("compare-*/comparison_table.tsv")), sep="\t")
-    assert table["model"].tolist() == ["real_train", *models, "(better)"]
+    # 4 epochs on a handful of KEGG genes: the shuffled-genes control reaches the real ceiling, and
+    # the table says the experiment cannot rank models
+    assert table["model"].tolist() == ["real_train", *models, "(better)", "(warning)"]
+    assert "shuffled-genes control reaches" in table.loc[table["model"] == "(warning)", "gamma"].iloc[0]
     long = pd.read_csv(next(exp_dir.glob("compare-*/comparison.tsv")), sep="\t")
     gamma = long[long.metric == "gamma"].set_index("model")
     assert (gamma["n_folds"] == 2).all() and gamma["mean"].between(-1, 1).all()
     assert long[(long.model == "real_train") & (long.metric == "gamma_vs_ceiling")]["mean"].iloc[0] == 1.0
+    # issue 14: within-class gamma, PRDC, utility, paired intervals against the Gaussian, the grid choice
+    assert {"within_gamma", "precision", "recall", "density", "coverage", "utility_10", "utility_20"} \
+        <= set(long["metric"])
+    paired = pd.read_csv(next(exp_dir.glob("compare-*/paired_differences.tsv")), sep="\t")
+    assert set(paired["model"]) == {"real_train", *models} - {"gaussian"} and (paired["n_pairs"] <= 2).all()
+    ci = table.set_index("model")["within_gamma vs gaussian (95% CI)"]
+    assert ci["gaussian"] == "baseline" and "distinguishable" in ci["wgan_gp"]
+    assert "lr=" in table.set_index("model").at["diffusion", "chosen_on_validation"]
     assert any(p.endswith("comparison_table.tsv") for p in manifest["run_records"])
 
 

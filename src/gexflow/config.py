@@ -65,11 +65,20 @@ def check_datasets(config: dict, config_file: str = "config") -> None:
             if datasets[name]["kind"] != "bulk":
                 raise InputError(config_file, f"{stage}.datasets", f"'{name}' is single-cell",
                                  "DEG calling and gene selection run on bulk datasets; remove it from the list")
-            if stage == "deg" and not datasets[name].get("condition_column"):
+            ds_deg = {**config["deg"], **datasets[name].get("deg", {})}
+            if stage == "deg" and not datasets[name].get("condition_column") and not ds_deg.get("contrast"):
                 raise InputError(config_file, f"datasets.{name}.condition_column", "required for DEG calling",
-                                 "name the sample sheet column holding the tumour/normal labels")
+                                 "name the sample sheet column holding the tumour/normal labels, or set "
+                                 f"datasets.{name}.deg.contrast: {{column: ..., groups: [a, b]}}")
+            if stage == "deg" and ds_deg.get("method") == "deseq2" and datasets[name]["scale"] != "counts":
+                raise InputError(config_file, f"datasets.{name}.deg.method", "deseq2 needs raw counts, but the "
+                                 f"dataset has `scale: {datasets[name]['scale']}`",
+                                 "use `method: welch` (log data) or `wilcoxon`, or give the raw count matrix")
     _check_select_sets(config["select"]["sets"], config_file)
     _check_generate(config, config_file)
+    _check_split_sizes(config, config_file)
+    _check_infer(config, config_file)
+    _check_embed(config, config_file)
     for name, ds in datasets.items():
         where = f"datasets.{name}"
         if ds["source"] == "embedded":
@@ -80,7 +89,13 @@ def check_datasets(config: dict, config_file: str = "config") -> None:
                 if not Path(ds[key]).exists():
                     raise InputError(config_file, f"{where}.{key}", f"file '{ds[key]}' does not exist",
                                      "fix the path, or restore resources/ from git")
-        elif ds["source"] in ("xena", "gdc", "cgga", "gtex") and ds["kind"] != "bulk":
+        elif ds["source"] == "geo" and not ds.get("soft"):
+            raise InputError(config_file, f"{where}.soft", "required for `source: geo`",
+                             "give the GEO SOFT file: a local path or its public URL (GDS or GSE family)")
+        elif ds["source"] == "geo" and "://" not in ds["soft"] and not Path(ds["soft"]).is_file():
+            raise InputError(config_file, f"{where}.soft", f"file '{ds['soft']}' does not exist",
+                             "fix the path, or give the file's URL")
+        elif ds["source"] in ("xena", "gdc", "cgga", "gtex", "geo") and ds["kind"] != "bulk":
             raise InputError(config_file, f"{where}.kind", f"source '{ds['source']}' provides bulk data",
                              "set `kind: bulk`")
         if ds["source"] == "xena" and "cohort" not in ds:
@@ -89,6 +104,13 @@ def check_datasets(config: dict, config_file: str = "config") -> None:
         if ds["source"] == "gdc" and "gdc_file_id" not in ds:
             raise InputError(config_file, f"{where}.gdc_file_id", "required for `source: gdc`",
                              "set the GDC file UUID of a genes x samples matrix")
+        if ds.get("gene_id_type") == "probe":
+            if "probe_annotation" not in ds:
+                raise InputError(config_file, f"{where}.probe_annotation", "required for `gene_id_type: probe`",
+                                 "give the platform annotation: {file: GPL97.annot.gz} (a GEO .annot or a TSV)")
+            if not Path(ds["probe_annotation"]["file"]).exists():
+                raise InputError(config_file, f"{where}.probe_annotation.file",
+                                 f"file '{ds['probe_annotation']['file']}' does not exist", "fix the path")
         if ds["scale"] == "log2_offset" and "log_offset" not in ds:
             raise InputError(config_file, f"{where}.log_offset", "required for `scale: log2_offset`",
                              "set the pseudo-count the values were logged with (0.25 for the MetaGSCA tables)")
@@ -98,6 +120,9 @@ def _check_select_sets(sets: dict, config_file: str) -> None:
     for name, spec in sets.items():
         where = f"select.sets.{name}"
         method = spec["method"]
+        if method == "gmt" and not Path(spec.get("file", "")).is_file():
+            raise InputError(config_file, f"{where}.file", f"GMT file '{spec.get('file', '')}' does not exist",
+                             "give the path of a GMT file (name, description, genes; tab-separated)")
         if method == "kegg" and not spec.get("pathways"):
             raise InputError(config_file, f"{where}.pathways", "required for `method: kegg`",
                              "list KEGG pathway ids, e.g. [hsa05211]")
@@ -120,6 +145,69 @@ def _check_select_sets(sets: dict, config_file: str) -> None:
 
     for name in sets:
         visit(name, [])
+
+
+def sheet_counts(ds: dict, columns: list[str]) -> tuple[dict, int] | None:
+    """(patients per class, patients) of an embedded bulk dataset's sample sheet, after its
+    include / exclude / condition_map; None when the sheet cannot be read here (the filter stage
+    reports that). Standard library only: this runs at parse time."""
+    import csv
+    import gzip
+
+    path = Path(ds.get("samples", ""))
+    if ds.get("source") != "embedded" or not path.is_file():
+        return None
+    try:
+        with open(path, "rb") as fh:
+            gz = fh.read(2) == b"\x1f\x8b"
+        with (gzip.open(path, "rt", encoding="utf-8") if gz else open(path, encoding="utf-8")) as fh:
+            rows = list(csv.DictReader(fh, delimiter="\t"))
+    except (OSError, UnicodeDecodeError, EOFError):
+        return None
+    cmap, cond = ds.get("condition_map", {}), ds.get("condition_column")
+    keep = []
+    for r in rows:
+        if any(str(r.get(c)) not in map(str, v) for c, v in ds.get("include", {}).items()):
+            continue
+        if any(str(r.get(c)) in map(str, v) for c, v in ds.get("exclude", {}).items()):
+            continue
+        if cond and cond in r:
+            r[cond] = cmap.get(r[cond], r[cond])
+        keep.append(r)
+    if not keep or any(c not in keep[0] for c in columns):
+        return None
+    pcol = ds.get("patient_column") or ds.get("sample_id_column", "sample_barcode")
+    per_class: dict[str, set] = {}
+    for r in keep:
+        per_class.setdefault("|".join(str(r[c]) for c in columns), set()).add(r.get(pcol))
+    return {k: len(v) for k, v in per_class.items()}, len({r.get(pcol) for r in keep})
+
+
+def _check_split_sizes(config: dict, config_file: str) -> None:
+    """Before any job: every class of every running experiment has at least as many patients as
+    the split has folds (else StratifiedGroupKFold fails deep inside a job)."""
+    for stage in ("generate", "infer", "embed"):
+        sec = config.get(stage) or {}
+        for name in sec.get("run", []):
+            exp = sec.get("experiments", {}).get(name)
+            if not exp or exp.get("dataset") not in config["datasets"] or "label" not in exp:
+                continue
+            labels = [exp["label"]] if isinstance(exp["label"], str) else list(exp["label"])
+            counts = sheet_counts(config["datasets"][exp["dataset"]], labels)
+            if counts is None:
+                continue
+            per_class, _ = counts
+            ds_split = config["datasets"][exp["dataset"]].get("split", {})
+            folds = {**config.get("split", {}), **ds_split, **exp.get("split", {})}.get("folds", 5)
+            small = {k: v for k, v in per_class.items() if v < folds}
+            if small:
+                k, v = min(small.items(), key=lambda kv: kv[1])
+                field = f"{stage}.experiments.{name}.split.folds" if "folds" in exp.get("split", {}) else \
+                    f"datasets.{exp['dataset']}.split.folds" if "folds" in ds_split else "split.folds"
+                raise InputError(config_file, field, f"{folds} folds, but class '{k}' of experiment {name} has only "
+                                 f"{v} patients (each fold's test part needs one of every class)",
+                                 f"set {field} to at most {min(per_class.values())}, or merge small classes "
+                                 "(label) / exclude them (the dataset's `exclude`)")
 
 
 def _check_generate(config: dict, config_file: str) -> None:
@@ -151,7 +239,7 @@ def _check_generate(config: dict, config_file: str) -> None:
             raise InputError(config_file, f"{where}.genes",
                              f"DEG set on '{exp['dataset']}', which is not in deg.datasets",
                              f"add {exp['dataset']} to deg.datasets or choose another gene set")
-        folds = {**config.get("split", {}), **exp.get("split", {})}.get("folds", 5)
+        folds = {**config.get("split", {}), **ds.get("split", {}), **exp.get("split", {})}.get("folds", 5)
         if gen.get("run_folds", 1) > folds:
             raise InputError(config_file, "generate.run_folds", f"{gen['run_folds']} folds to run of the {folds} "
                              f"of experiment {name}'s split", "set generate.run_folds <= split.folds")
@@ -162,3 +250,166 @@ def _check_generate(config: dict, config_file: str) -> None:
             if MODELS[model].kind == "torch" and model not in gen.get("settings", {}):
                 raise InputError(config_file, f"generate.settings.{model}", "missing (its epochs are required)",
                                  f"add `{model}: {{epochs: 300}}` under generate.settings")
+
+
+def _check_infer(config: dict, config_file: str) -> None:
+    """infer: experiments that run name existing datasets, landmark sets and models; predict jobs
+    name a running experiment, one of its models and a fold that is trained."""
+    from gexflow.models.registry import MODELS, trainable
+
+    inf = config.get("infer", {"run": []})
+    experiments = inf.get("experiments", {})
+    models = trainable("infer")
+    for name in inf["run"]:
+        if name not in experiments:
+            raise InputError(config_file, "infer.run", f"'{name}' is not a key of infer.experiments",
+                             f"use one of: {', '.join(experiments) or '(none defined)'}")
+    for name in inf["run"]:
+        exp = experiments[name]
+        where = f"infer.experiments.{name}"
+        if exp["dataset"] not in config["datasets"]:
+            raise InputError(config_file, f"{where}.dataset", f"'{exp['dataset']}' is not a key of `datasets`",
+                             f"use one of: {', '.join(config['datasets'])}")
+        sets = config["select"]["sets"]
+        if exp["landmarks"] not in sets:
+            raise InputError(config_file, f"{where}.landmarks", f"'{exp['landmarks']}' is not a set under select.sets",
+                             f"use one of: {', '.join(sets)} (e.g. an `l1000` set: {{method: l1000}})")
+        if sets[exp["landmarks"]]["method"] == "deg" and exp["dataset"] not in config["deg"]["datasets"]:
+            raise InputError(config_file, f"{where}.landmarks", f"DEG set on '{exp['dataset']}', not in deg.datasets",
+                             f"add {exp['dataset']} to deg.datasets or choose another landmark set")
+        folds = {**config.get("split", {}), **exp.get("split", {})}.get("folds", 5)
+        if inf.get("run_folds", 2) > folds:
+            raise InputError(config_file, "infer.run_folds", f"{inf['run_folds']} folds to run of the {folds} "
+                             f"of experiment {name}'s split", "set infer.run_folds <= split.folds")
+        for model in exp.get("settings", {}):
+            if model not in models:
+                raise InputError(config_file, f"{where}.settings.{model}", "unknown model", f"use {', '.join(models)}")
+        for model in exp.get("models", inf.get("models", [])):
+            if MODELS[model].kind == "torch" and model not in inf.get("settings", {}):
+                raise InputError(config_file, f"infer.settings.{model}", "missing (its epochs are required)",
+                                 f"add `{model}: {{epochs: 100}}` under infer.settings")
+        if exp.get("learned_landmarks") and "learned" not in inf:
+            raise InputError(config_file, "infer.learned", f"missing, but {where}.learned_landmarks is true",
+                             "add `learned: {epochs: 100, hidden: [256], group_lasso: 0.01}` under infer")
+    for name, spec in inf.get("predict", {}).items():
+        where = f"infer.predict.{name}"
+        if spec["experiment"] not in inf["run"]:
+            continue  # a config merged over the default may carry jobs of experiments it does not run
+        exp = experiments[spec["experiment"]]
+        if spec["model"] not in exp.get("models", inf.get("models", [])):
+            raise InputError(config_file, f"{where}.model", f"'{spec['model']}' is not trained in experiment "
+                             f"{spec['experiment']}", "choose one of the experiment's models")
+        if spec.get("fold", 0) >= inf.get("run_folds", 2):
+            raise InputError(config_file, f"{where}.fold", f"fold {spec.get('fold', 0)} is not trained "
+                             f"(infer.run_folds = {inf.get('run_folds', 2)})", "use fold 0")
+        if spec.get("scale") == "log2_offset" and "log_offset" not in spec:
+            raise InputError(config_file, f"{where}.log_offset", "required for `scale: log2_offset`",
+                             "set the pseudo-count the values were logged with")
+        if not Path(spec["matrix"]).exists():
+            raise InputError(config_file, f"{where}.matrix", f"file '{spec['matrix']}' does not exist",
+                             "give the path of a genes x samples TSV of landmark genes")
+
+
+def _sample_sheet_columns(ds: dict) -> list[str] | None:
+    """The header of an embedded bulk dataset's sample sheet (None when there is none to read)."""
+    path = ds.get("samples")
+    if ds.get("source") != "embedded" or not path or not Path(path).exists():
+        return None
+    with open(path, encoding="utf-8") as fh:
+        return fh.readline().rstrip("\n").split("\t")
+
+
+EMBED_SETTING_KEYS = ("epochs", "gene_dim", "hidden", "activation", "optimiser", "lr", "batch_size", "init_sd",
+                      "scale", "mask_fraction", "new_sample_epochs", "new_sample_lr")
+
+
+def _check_embed(config: dict, config_file: str) -> None:
+    """embed: experiments that run name a bulk dataset, an existing gene set (or `all`), label
+    columns of its sample sheet, and sizes >= 1; run_folds fits the split."""
+    emb = config.get("embed", {"run": []})
+    experiments = emb.get("experiments", {})
+    for name in emb["run"]:
+        if name not in experiments:
+            raise InputError(config_file, "embed.run", f"'{name}' is not a key of embed.experiments",
+                             f"use one of: {', '.join(experiments) or '(none defined)'}")
+    for name in emb["run"]:
+        exp = experiments[name]
+        where = f"embed.experiments.{name}"
+        ds = config["datasets"].get(exp["dataset"])
+        if ds is None:
+            raise InputError(config_file, f"{where}.dataset", f"'{exp['dataset']}' is not a key of `datasets`",
+                             f"use one of: {', '.join(config['datasets'])}")
+        if ds["kind"] != "bulk":
+            raise InputError(config_file, f"{where}.dataset", f"'{exp['dataset']}' is single-cell",
+                             "embedding experiments run on bulk datasets")
+        sets = config["select"]["sets"]
+        if exp["genes"] != "all" and exp["genes"] not in sets:
+            raise InputError(config_file, f"{where}.genes", f"'{exp['genes']}' is not a set under select.sets",
+                             f"use `all` (every filtered gene) or one of: {', '.join(sets)}")
+        if exp["genes"] != "all" and sets[exp["genes"]]["method"] == "deg" \
+                and exp["dataset"] not in config["deg"]["datasets"]:
+            raise InputError(config_file, f"{where}.genes", f"DEG set on '{exp['dataset']}', not in deg.datasets",
+                             f"add {exp['dataset']} to deg.datasets or choose another gene set")
+        for size in exp.get("sizes", []):
+            if not isinstance(size, int) or size < 1:
+                raise InputError(config_file, f"{where}.sizes", f"embedding size {size} is not an integer >= 1",
+                                 "use sizes such as [2, 16]")
+        columns = _sample_sheet_columns(ds)
+        labels = {"label": exp["label"], **exp.get("labels", {})}
+        if columns is not None:
+            for lname, lab in labels.items():
+                for col in [lab] if isinstance(lab, str) else lab:
+                    if col not in columns:
+                        field = f"{where}.label" if lname == "label" else f"{where}.labels.{lname}"
+                        raise InputError(config_file, field, f"label column '{col}' is not in the sample sheet "
+                                         f"{ds['samples']}", f"use one of: {', '.join(columns)}")
+        folds = {**config.get("split", {}), **exp.get("split", {})}.get("folds", 5)
+        if emb.get("run_folds", 1) > folds:
+            raise InputError(config_file, "embed.run_folds", f"{emb['run_folds']} folds to run of the {folds} "
+                             f"of experiment {name}'s split", "set embed.run_folds <= split.folds")
+        for key in exp.get("settings", {}):
+            if key not in EMBED_SETTING_KEYS:
+                raise InputError(config_file, f"{where}.settings.{key}", "unknown setting",
+                                 f"use some of: {', '.join(EMBED_SETTING_KEYS)}")
+
+
+def load_yaml(path) -> dict:
+    """A YAML config file as a dict; a syntax error names the file, line and column (Snakemake's own
+    message names neither)."""
+    import yaml
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(path, "(whole file)", f"cannot be read ({type(e).__name__}: {e})",
+                         "give the path of a readable UTF-8 YAML file") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(whole file)"
+        raise InputError(path, where, f"not valid YAML: {e.problem or e.context}",
+                         "fix the syntax there (indent with spaces, not tabs; close every bracket and quote)") from None
+    except yaml.YAMLError as e:
+        raise InputError(path, "(whole file)", f"not valid YAML: {e}", "fix the YAML syntax") from None
+    if not isinstance(data, dict):
+        raise InputError(path, "(top level)", "is not a mapping of config keys",
+                         "start from config/config.yaml or config/own_data.yaml")
+    return data
+
+
+def main(argv=None) -> int:
+    """`python -m gexflow.config FILE...`: check that config files parse, naming file and line."""
+    import sys
+
+    for path in (sys.argv[1:] if argv is None else argv):
+        try:
+            load_yaml(path)
+        except InputError as e:
+            print(f"gexflow: {e}", file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -173,15 +173,50 @@ def adjust_pvalues(p: np.ndarray, method: str) -> np.ndarray:
     return multipletests(p, method=method)[1]
 
 
-def log2_fold_change(mean_tumour: np.ndarray, mean_normal: np.ndarray) -> np.ndarray:
-    """log2(tumour mean / normal mean) on the linear scale; + means higher in tumour.
+def log2_fold_change(mean_tumour: np.ndarray, mean_normal: np.ndarray, pseudo_count="auto") -> np.ndarray:
+    """log2((group a mean + c) / (group b mean + c)) on the linear scale; + means higher in a.
 
-    Both means zero gives 0 (no change); one zero gives +/-inf (expressed in one group only).
+    `pseudo_count` c: a number, applied to every gene; or "auto": no pseudo-count where both means
+    are positive, and 1 (the offset of the data's log2(x + 1) scale) for genes where a group mean is
+    0, so the fold change is never +/-inf. Both means zero gives 0 (no change).
     """
+    mean_tumour, mean_normal = np.asarray(mean_tumour, dtype=np.float64), np.asarray(mean_normal, dtype=np.float64)
+    if pseudo_count == "auto":
+        c = np.where((mean_tumour > 0) & (mean_normal > 0), 0.0, 1.0)
+    else:
+        c = float(pseudo_count)
     with np.errstate(divide="ignore", invalid="ignore"):
-        fc = np.log2(mean_tumour / mean_normal)
+        fc = np.log2((mean_tumour + c) / (mean_normal + c))
     fc[(mean_tumour == 0) & (mean_normal == 0)] = 0.0
     return fc
+
+
+def welch_t(tumour: np.ndarray, normal: np.ndarray, paired: bool = False) -> TestResult:
+    """Welch's unequal-variance t-test per gene (rows) for log-scale data, or the paired t-test
+    when `paired` (column i of both is pair i): scipy's ttest_ind / ttest_rel on all genes at
+    once. A gene without variance gets p = 1."""
+    from scipy.stats import ttest_ind, ttest_rel
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        res = ttest_rel(tumour, normal, axis=1) if paired else ttest_ind(tumour, normal, axis=1, equal_var=False)
+    p = np.where(np.isfinite(res.pvalue), res.pvalue, 1.0)
+    stat = np.where(np.isfinite(res.statistic), res.statistic, 0.0)
+    method = np.where(np.isfinite(res.pvalue), "paired_t" if paired else "welch", "constant")
+    return TestResult(stat, p, method)
+
+
+def smallest_p(design_kind: str, n_a: int, n_b: int, method: str = "wilcoxon") -> float | None:
+    """The smallest two-sided p-value the exact rank test can give for this design (no ties):
+    2 / C(n_a + n_b, n_a) for the rank-sum test (exact when both groups have <= 8 samples, as in
+    scipy), 2 / 2^n for the signed-rank test on n pairs (exact when n <= 50). None where the test
+    is asymptotic or parametric and has no such floor."""
+    from math import comb
+
+    if method != "wilcoxon":
+        return None
+    if design_kind == "paired":
+        return min(1.0, 2.0 / 2 ** n_a) if n_a <= 50 else None
+    return min(1.0, 2.0 / comb(n_a + n_b, n_a)) if max(n_a, n_b) <= 8 else None
 
 
 @dataclass
@@ -232,25 +267,38 @@ def choose_design(obs: pd.DataFrame, *, condition_column: str, patient_column: s
 
 
 def call_degs(log2x: np.ndarray, var: pd.DataFrame, design: Design, *, alpha: float, correction: str,
-              log2fc_threshold: float) -> pd.DataFrame:
-    """DEG table for a samples x genes log2(x+1) matrix. Final DEGs = test DEGs and fold-change DEGs."""
+              log2fc_threshold: float, method: str = "wilcoxon", pseudo_count="auto") -> pd.DataFrame:
+    """DEG table for a samples x genes log2(x+1) matrix. Final DEGs = test DEGs and fold-change DEGs.
+    `method`: "wilcoxon" (signed-rank when paired, rank-sum otherwise; the WGAN-GP paper) or
+    "welch" (Welch's t-test on the log values; the paired t-test for a paired design)."""
     X = np.asarray(log2x, dtype=np.float64)
     T, N = X[design.tumour].T, X[design.normal].T  # genes x samples
-    res = wilcoxon_signed_rank(T, N) if design.kind == "paired" else mann_whitney_u(T, N)
-    p_bonf = adjust_pvalues(res.pvalue, "bonferroni")
-    p_bh = adjust_pvalues(res.pvalue, "fdr_bh")
-    p_used = p_bonf if correction == "bonferroni" else p_bh
+    if method == "welch":
+        res = welch_t(T, N, paired=design.kind == "paired")
+    else:
+        res = wilcoxon_signed_rank(T, N) if design.kind == "paired" else mann_whitney_u(T, N)
     lin = np.exp2(X) - 1.0  # undo log2(x + 1)
     mean_t, mean_n = lin[design.tumour].mean(axis=0), lin[design.normal].mean(axis=0)
-    fc = log2_fold_change(mean_t, mean_n)
+    return deg_table(var, res.statistic, res.pvalue, res.method.astype(str), log2_fold_change(mean_t, mean_n,
+                     pseudo_count), mean_t, mean_n, design, alpha=alpha, correction=correction,
+                     log2fc_threshold=log2fc_threshold)
+
+
+def deg_table(var: pd.DataFrame, statistic, pvalue, test_method, fc, mean_t, mean_n, design: Design, *,
+              alpha: float, correction: str, log2fc_threshold: float) -> pd.DataFrame:
+    """The DEG table every method writes: p-values adjusted by statsmodels, the fold change, and
+    the two criteria."""
+    p_bonf = adjust_pvalues(pvalue, "bonferroni")
+    p_bh = adjust_pvalues(pvalue, "fdr_bh")
+    p_used = p_bonf if correction == "bonferroni" else p_bh
     table = pd.DataFrame({
         "gene_id": var.index.astype(str),
         "symbol": var["symbol"].astype(str).to_numpy() if "symbol" in var else var.index.astype(str),
-        "statistic": res.statistic,
-        "pvalue": res.pvalue,
+        "statistic": statistic,
+        "pvalue": pvalue,
         "p_bonferroni": p_bonf,
         "p_bh": p_bh,
-        "test_method": res.method.astype(str),
+        "test_method": test_method,
         "log2fc": fc,
         "mean_tumour": mean_t,
         "mean_normal": mean_n,
@@ -261,3 +309,40 @@ def call_degs(log2x: np.ndarray, var: pd.DataFrame, design: Design, *, alpha: fl
     table["deg_fold_change"] = np.abs(fc) >= log2fc_threshold
     table["deg"] = table["deg_test"] & table["deg_fold_change"]
     return table
+
+
+def deseq2(counts: np.ndarray, var: pd.DataFrame, obs: pd.DataFrame, design: Design, *, column: str,
+           groups: tuple[str, str], alpha: float, correction: str, log2fc_threshold: float) -> pd.DataFrame:
+    """DESeq2 (pydeseq2) on raw counts of the design's two groups: Wald test of group a vs group b
+    (`~group`, or `~pair + group` for a paired design), its log2 fold change (MLE, no shrinkage),
+    p-values adjusted like every method here. Non-integer counts (RSEM expected counts) are
+    rounded, as DESeq2 requires. `column` and `groups` only label the result."""
+    from pydeseq2.dds import DeseqDataSet
+    from pydeseq2.default_inference import DefaultInference
+    from pydeseq2.ds import DeseqStats
+
+    rows = np.r_[design.tumour, design.normal]
+    counts_df = pd.DataFrame(np.round(np.asarray(counts, dtype=np.float64)[rows]).astype(np.int64),
+                             index=obs.index[rows].astype(str), columns=var.index.astype(str))
+    meta = pd.DataFrame({"group": np.r_[["a"] * len(design.tumour), ["b"] * len(design.normal)]},
+                        index=counts_df.index)
+    formula = "~group"
+    if design.kind == "paired":  # row i of each group is pair i
+        meta["pair"] = [f"p{i}" for i in range(len(design.tumour))] * 2
+        formula = "~pair + group"
+    inference = DefaultInference(n_cpus=1)
+    dds = DeseqDataSet(counts=counts_df, metadata=meta, design=formula, inference=inference, quiet=True)
+    dds.deseq2()
+    stats = DeseqStats(dds, contrast=["group", "a", "b"], inference=inference, quiet=True)
+    stats.summary()
+    res = stats.results_df.reindex(counts_df.columns)
+    p = res["pvalue"].to_numpy(dtype=np.float64)
+    fc = res["log2FoldChange"].to_numpy(dtype=np.float64)
+    # DESeq2 gives NA for all-zero genes and for count outliers (Cook's distance): p = 1 here
+    method = np.where(np.isfinite(p), "deseq2_wald", "deseq2_na")
+    p = np.where(np.isfinite(p), p, 1.0)
+    fc = np.where(np.isfinite(fc), fc, 0.0)
+    norm = dds.layers["normed_counts"] if "normed_counts" in dds.layers else counts_df.to_numpy()
+    n_a = len(design.tumour)
+    return deg_table(var, res["stat"].fillna(0.0).to_numpy(), p, method, fc, norm[:n_a].mean(0), norm[n_a:].mean(0),
+                     design, alpha=alpha, correction=correction, log2fc_threshold=log2fc_threshold)

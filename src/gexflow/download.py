@@ -205,6 +205,57 @@ def prepare_gtex(gct_file, attributes_file, out_expression, out_samples, tissues
     write_tsv(attrs, out_samples)
 
 
+def _snake(name: str) -> str:
+    return "_".join(str(name).strip().lower().replace("-", " ").split())
+
+
+def prepare_geo(soft_path, out_expression, out_samples) -> None:
+    """A GEO SOFT file, read with GEOparse: a DataSet (GDS: its value table and `^SUBSET` blocks,
+    one sheet column per subset type such as disease_state and individual, empty where a sample is
+    in no subset of that type) or a Series family (GSE: each sample's VALUE column and its
+    characteristics as sheet columns). Probe ids stay as they are (map them with
+    `gene_id_type: probe` and the platform annotation)."""
+    import GEOparse
+
+    try:
+        geo = GEOparse.get_GEO(filepath=str(soft_path), silent=True)
+    except Exception as e:  # GEOparse raises many types for a file that is not SOFT
+        raise InputError(soft_path, "(whole file)", f"cannot be read as a GEO SOFT file ({type(e).__name__}: {e})",
+                         "point the dataset's `soft` at a GDS or GSE family .soft(.gz) file from GEO") from None
+    kind = type(geo).__name__
+    if kind == "GDS":
+        table = geo.table.rename(columns={"ID_REF": "probe_id", "IDENTIFIER": "geo_symbol"})
+        samples = [c for c in table.columns if c not in ("probe_id", "geo_symbol")]
+        sheet = pd.DataFrame({"sample_id": samples})
+        for sub in geo.subsets.values():
+            col = _snake(sub.metadata["type"][0])
+            if col not in sheet.columns:
+                sheet[col] = ""
+            members = ",".join(sub.metadata["sample_id"]).split(",")
+            sheet.loc[sheet["sample_id"].isin(members), col] = sub.metadata["description"][0]
+        sheet["platform"] = ",".join(geo.metadata.get("platform", []))
+        sheet["value_type"] = ",".join(geo.metadata.get("value_type", []))
+    elif kind == "GSE":
+        values = geo.pivot_samples("VALUE")
+        table = values.reset_index().rename(columns={"ID_REF": "probe_id"})
+        rows = []
+        for name, gsm in geo.gsms.items():
+            row = {"sample_id": name, "title": gsm.metadata.get("title", [""])[0],
+                   "source_name": gsm.metadata.get("source_name_ch1", [""])[0]}
+            for item in gsm.metadata.get("characteristics_ch1", []):
+                key, _, value = item.partition(":")
+                row[_snake(key)] = value.strip()
+            rows.append(row)
+        sheet = pd.DataFrame(rows).fillna("")
+    else:
+        raise InputError(soft_path, "(whole file)", f"is a GEO {kind} record, not a DataSet or Series",
+                         "use the GDS or the GSE family SOFT file")
+    log.info("%s: GEO %s with %d probes x %d samples; sheet columns: %s", soft_path, kind, len(table),
+             len(sheet), ", ".join(sheet.columns))
+    write_tsv(table, out_expression)
+    write_tsv(sheet, out_samples)
+
+
 def prepare_cgga(expression_zip, clinical_zip, out_expression, out_samples) -> None:
     """CGGA mRNAseq: RSEM genes (Gene_Name x CGGA_ID) + clinical table (CGGA_ID, PRS_type, Gender, Age...)."""
     with _open_text(expression_zip) as fh:

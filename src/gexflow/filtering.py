@@ -177,5 +177,30 @@ def qc_single_cell(adata, params: dict, file="matrix"):
     return adata, steps, reason
 
 
+def qc_single_cell_linear(adata, params: dict, file="matrix"):
+    """Single-cell values on a linear, already depth-normalised scale (FPKM/TPM, `scale: linear`).
+
+    They are not counts, so the read-count gene filter, the library-size filter and
+    normalize_total do not apply (and are skipped, said in the log and in the steps table);
+    genes detected (value > 0) in >= `min_cells` cells are kept, then log2(x + 1)."""
+    steps = [FilterStep("input", adata.n_obs, adata.n_vars)]
+    X = np.asarray(adata.X.toarray() if hasattr(adata.X, "toarray") else adata.X, dtype=np.float64)
+    check_nonnegative(X, file, "linear")
+    reason = ("linear values (FPKM/TPM), not counts: the read-count gene filter (min_gene_counts), the "
+              "library-size filter and normalize_total are skipped; applied: genes > 0 in >= min_cells cells, "
+              "log2(x+1)")
+    log.info("%s: %s", file, reason)
+    keep = (X > 0).sum(axis=0) >= params["min_cells"]
+    if not keep.any():
+        raise InputError(file, "filter.single_cell.min_cells", "no gene is detected in enough cells",
+                         "lower `filter.single_cell.min_cells`")
+    adata = adata[:, keep].copy()
+    adata.X = np.log2(X[:, keep] + 1.0).astype(np.float32)
+    steps.append(FilterStep("skipped_count_filters", adata.n_obs, int(keep.size), reason))
+    steps.append(FilterStep("genes_detected", adata.n_obs, adata.n_vars, f"> 0 in >= {params['min_cells']} cells"))
+    steps.append(FilterStep("log2(x+1)", adata.n_obs, adata.n_vars))
+    return adata, steps, reason
+
+
 def steps_table(steps: list[FilterStep]) -> pd.DataFrame:
     return pd.DataFrame([s.__dict__ for s in steps])

@@ -269,8 +269,14 @@ def read_expression_table(path, gene_id_column: str, annotation_columns: list[st
     return pd.DataFrame(X, index=pd.Index(values.columns, name="sample_id"), columns=ann.index), ann
 
 
-def read_sample_sheet(path, sample_id_column: str, required: list[str], matrix_samples: pd.Index) -> pd.DataFrame:
-    """Read a sample sheet (one row per sample) and check it against the matrix's sample columns."""
+def read_sample_sheet(path, sample_id_column: str, required: list[str], matrix_samples: pd.Index, *,
+                      include: dict | None = None, exclude: dict | None = None,
+                      value_map: dict | None = None, own_group: str | None = None) -> pd.DataFrame:
+    """Read a sample sheet (one row per sample, TSV or gzipped TSV) and check it against the
+    matrix's sample columns. `include` / `exclude` ({column: [values]}) keep or drop rows before
+    any check (drop a level without editing the file); `value_map` ({column: {old: new}}) renames
+    values (e.g. Cancer -> tumor), values it does not list are kept. An empty `own_group` value
+    (the patient column) becomes the sample's own id: that sample is a patient of its own."""
     sheet = read_table(path, "sample sheet", "point the dataset's `samples` at a TSV with one row per sample "
                        "(optionally .gz)", dtype=str, keep_default_na=False, na_values=[""])
     header = header_fields(path)
@@ -278,11 +284,33 @@ def read_sample_sheet(path, sample_id_column: str, required: list[str], matrix_s
     if dup_cols:
         raise InputError(path, dup_cols[0], f"{len(dup_cols)} column names appear more than once in the header",
                          "give every column a unique name")
+    for kind, rules in (("include", include or {}), ("exclude", exclude or {})):
+        for col, values in rules.items():
+            if col not in sheet.columns:
+                raise InputError(path, col, f"column named in the dataset's `{kind}` is not in the sheet",
+                                 f"use one of: {', '.join(sheet.columns[:10])}")
+            hit = sheet[col].astype(str).isin([str(v) for v in values])
+            before = len(sheet)
+            sheet = sheet[hit] if kind == "include" else sheet[~hit]
+            log.info("%s: `%s` on %s %s keeps %d of %d samples", path, kind, col, list(values), len(sheet), before)
+        if sheet.empty:
+            raise InputError(path, kind, "no sample is left after the dataset's `include` / `exclude` filters",
+                             "check the column values listed there")
+    for col, mapping in (value_map or {}).items():
+        if col in sheet.columns:
+            unknown = sorted(set(sheet[col].dropna()) - set(map(str, mapping)) - set(map(str, mapping.values())))
+            sheet[col] = sheet[col].map(lambda v, m=mapping: m.get(v, v) if isinstance(v, str) else v)
+            if unknown:
+                log.info("%s: %s values not in the dataset's map, kept as they are: %s", path, col, unknown[:5])
     for col in [sample_id_column, *required]:
         if col not in sheet.columns:
             raise InputError(path, col, f"required column missing (columns: {', '.join(sheet.columns[:8])})",
                              "add the column or change the dataset's `*_column` setting to an existing one")
     ids = sheet[sample_id_column]
+    if own_group and own_group in sheet.columns and sheet[own_group].isna().any():
+        log.info("%s: %d samples have no %s; each is its own patient", path, int(sheet[own_group].isna().sum()),
+                 own_group)
+        sheet[own_group] = sheet[own_group].fillna(ids)
     if ids.isna().any():
         raise InputError(path, sample_id_column, "empty sample id", "fill in every sample id")
     if ids.duplicated().any():

@@ -109,7 +109,8 @@ def distance_matrix_figure(real: np.ndarray, synthetic: dict, genes: list[str], 
     n = len(panels)
     fig, axes = plt.subplots(2, n, figsize=(2.6 * n, 5.6), squeeze=False)
     for j, (name, X) in enumerate(panels.items()):
-        d = pdist(np.asarray(X, dtype=np.float64).T, metric="correlation")
+        with np.errstate(invalid="ignore", divide="ignore"):  # a gene constant in X: distance undefined, drawn as 1
+            d = np.nan_to_num(pdist(np.asarray(X, dtype=np.float64).T, metric="correlation"), nan=1.0)
         ax = axes[0, j]
         im = ax.imshow(squareform(d), vmin=0, vmax=2, cmap="viridis")
         ax.set_title(name, fontsize=8)
@@ -120,6 +121,37 @@ def distance_matrix_figure(real: np.ndarray, synthetic: dict, genes: list[str], 
         axes[1, j].tick_params(axis="y", labelsize=6)
     fig.colorbar(im, ax=axes[0, :].tolist(), shrink=0.8, label="1 - Pearson r")
     fig.suptitle(title, fontsize=9)
+    _write(fig, dest)
+
+
+def prdc_utility_figure(summary: pd.DataFrame, models: list[str], sizes: list[int], dest, *, title: str) -> None:
+    """Precision, recall, density and coverage per model (mean +- SD over folds), and the
+    augmentation utility: balanced accuracy on the real test fold of a classifier trained on n real
+    training samples with each model's synthetic samples added (dashed: the real samples alone)."""
+    def stat(m, metric):
+        r = summary[(summary.model == m) & (summary.metric == metric)]
+        return (float(r["mean"].iloc[0]), float(r["sd"].iloc[0])) if len(r) else (np.nan, np.nan)
+
+    fig, axes = plt.subplots(1, 5, figsize=(17, 3.6))
+    x = np.arange(len(models))
+    for ax, metric in zip(axes[:4], ("precision", "recall", "density", "coverage")):
+        vals = [stat(m, metric) for m in models]
+        ax.bar(x, [v[0] for v in vals], yerr=[0 if not np.isfinite(v[1]) else v[1] for v in vals], color="0.55")
+        ax.set_xticks(x, [_label(m) for m in models], rotation=60, ha="right", fontsize=7)
+        ax.set_title(metric, fontsize=9)
+        ax.axhline(1.0, color="0.8", lw=0.8, zorder=0)
+    ax = axes[4]
+    for m in models:
+        ys = [stat(m, f"augmented_{n}")[0] for n in sizes]
+        ax.plot(sizes, ys, marker="o", label=_label(m), lw=1)
+    if models:
+        ax.plot(sizes, [stat(models[0], f"real_{n}")[0] for n in sizes], "k--", marker="x", label="real only")
+    ax.set_xlabel("real training samples", fontsize=8)
+    ax.set_ylabel("balanced accuracy (test fold)", fontsize=8)
+    ax.set_title("augmentation utility", fontsize=9)
+    ax.legend(fontsize=6)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
     _write(fig, dest)
 
 
@@ -194,5 +226,166 @@ def training_curves_figure(curves: dict, dest, *, title: str) -> None:
         axes[0, 0].text(0.5, 0.5, "no model in this experiment records a training curve", ha="center")
         axes[0, 0].axis("off")
     fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    _write(fig, dest)
+
+
+# --- landmark inference ------------------------------------------------------------------------
+def _mae_by_model(per_gene: pd.DataFrame) -> dict:
+    """{'model (landmark set)': per-gene z-scale MAE Series indexed by gene} of one fold."""
+    out = {}
+    for (m, s), d in per_gene.groupby(["model", "landmark_set"], sort=False):
+        out[(m, s)] = d.set_index("gene_id")["mae_z"]
+    return out
+
+
+def inference_mae_scatter(per_gene: pd.DataFrame, dest, *, title: str) -> None:
+    """Per-gene test MAE of each MLP (rows; y) against linear regression and against ridge
+    (columns; x), one point per target gene; below the diagonal = the MLP is better on that gene."""
+    mae = _mae_by_model(per_gene)
+    lmset = "landmarks"
+    ys = [(m, lmset) for m in ("dgex_mlp", "dgex_residual") if (m, lmset) in mae] or [next(iter(mae))]
+    refs = [r for r in (("linear", lmset), ("ridge", lmset)) if r in mae] or [ys[0]]
+    fig, axes = plt.subplots(len(ys), len(refs), figsize=(4.2 * len(refs), 4.0 * len(ys)), squeeze=False)
+    for row, y_key in enumerate(ys):
+        for ax, ref in zip(axes[row], refs):
+            a, b = mae[ref].align(mae[y_key], join="inner")
+            lim = float(max(a.max(), b.max()) * 1.05) if len(a) else 1.0
+            ax.scatter(a, b, s=3, alpha=0.4, color="#3b75af", rasterized=True)
+            ax.plot([0, lim], [0, lim], "k--", lw=0.8)
+            ax.set_xlim(0, lim)
+            ax.set_ylim(0, lim)
+            better = float(np.mean(b.to_numpy() < a.to_numpy())) if len(a) else float("nan")
+            ax.set_xlabel(f"{_label(ref[0])}: per-gene MAE (z)", fontsize=8)
+            ax.set_ylabel(f"{_label(y_key[0])}: per-gene MAE (z)", fontsize=8)
+            ax.set_title(f"{_label(y_key[0])} better on {better:.1%} of {len(a)} genes", fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    _write(fig, dest)
+
+
+def inference_error_distribution(per_gene: pd.DataFrame, dest, *, title: str) -> None:
+    """Distribution of per-gene test MAE (z-scale) for every model and landmark set."""
+    mae = _mae_by_model(per_gene)
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    allv = np.concatenate([v.to_numpy() for v in mae.values()]) if mae else np.array([0.0, 1.0])
+    bins = np.histogram_bin_edges(allv[np.isfinite(allv)], bins=60)
+    for (m, s), v in mae.items():
+        ax.hist(v, bins=bins, histtype="step", lw=1.2, label=f"{_label(m)} ({s}): mean {v.mean():.3f}")
+    ax.set_xlabel("per-gene test MAE (z-scale)")
+    ax.set_ylabel("target genes")
+    ax.legend(fontsize=7, frameon=False)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    _write(fig, dest)
+
+
+def landmark_overlap_figure(overlap: pd.DataFrame, long: pd.DataFrame, dest, *, title: str) -> None:
+    """Left: learned vs landmark set sizes and their overlap per fold. Right: test MAE of every
+    model on the landmark set and on the learned set (same targets)."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.6))
+    if len(overlap):
+        x = np.arange(len(overlap))
+        a.bar(x - 0.25, overlap["landmarks"], width=0.25, label="landmark set", color="#55a868")
+        a.bar(x, overlap["learned"], width=0.25, label="learned", color="#3b75af")
+        a.bar(x + 0.25, overlap["shared"], width=0.25, label="in both", color="#c44e52")
+        a.set_xticks(x, [f"fold {f}" for f in overlap["fold"]])
+        a.set_ylabel("genes")
+        a.legend(fontsize=7, frameon=True, loc="lower right")
+        g = long.groupby(["model", "landmark_set"], sort=False)["mae_z"].mean().unstack()
+        g.plot.bar(ax=b, rot=0, color={"landmarks": "#55a868", "learned": "#3b75af"})
+        b.set_ylabel("test MAE (z), mean over folds")
+        b.set_xlabel("")
+        b.legend(fontsize=7, frameon=True, loc="lower right")
+    else:
+        for ax in (a, b):
+            ax.text(0.5, 0.5, "this experiment does not learn landmarks\n(infer.experiments.*.learned_landmarks)",
+                    ha="center", va="center", fontsize=8)
+            ax.axis("off")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    _write(fig, dest)
+
+
+# --- embeddings ---------------------------------------------------------------------------------
+def _wrap(text: str, width: int) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width))
+
+
+def _colours(labels) -> tuple[list, dict]:
+    cats = sorted(set(labels))
+    cmap = plt.get_cmap("tab20" if len(cats) > 10 else "tab10")
+    lut = {c: cmap(i % cmap.N) for i, c in enumerate(cats)}
+    return [lut[v] for v in labels], lut
+
+
+def embedding_panels_figure(coords: pd.DataFrame, label_of: dict, dest, *, title: str) -> None:
+    """One panel per method (first two dimensions), every sample coloured by its class; held-out
+    samples drawn as crosses (the paper's Figure 2 with the held-out samples marked)."""
+    methods = list(dict.fromkeys(coords["method"]))
+    n = len(methods)
+    fig, axes = plt.subplots(1, n + 1, figsize=(3.1 * n + 2.4, 3.6), squeeze=False,
+                             gridspec_kw={"width_ratios": [1] * n + [0.75]})
+    lut = {}
+    for ax, m in zip(axes[0], methods):
+        c = coords[coords["method"] == m]
+        cols, lut = _colours([label_of[s] for s in c["sample_id"]])
+        held = (c["role"] != "train").to_numpy()
+        cols = np.array(cols, dtype=object)
+        ax.scatter(c["dim1"][~held], c["dim2"][~held], c=list(cols[~held]), s=5, linewidths=0)
+        ax.scatter(c["dim1"][held], c["dim2"][held], c=list(cols[held]), s=9, marker="x", linewidths=0.6)
+        ax.set_title({"factorized": "factorized embedding"}.get(m, m), fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    leg = axes[0][-1]
+    leg.axis("off")
+    if len(lut) <= 40:
+        handles = [plt.Line2D([], [], marker="o", ls="", color=v, markersize=4) for v in lut.values()]
+        leg.legend(handles, list(lut), fontsize=5.5, frameon=False, ncol=1 if len(lut) <= 20 else 2, loc="center")
+    fig.suptitle(_wrap(title + "  (x: held-out samples)", 160), fontsize=8)
+    fig.tight_layout()
+    _write(fig, dest)
+
+
+def marker_embedding_figure(xy: np.ndarray, markers: dict, dest, *, title: str) -> None:
+    """The sample embedding coloured by each marker gene's expression (the paper's KRT, MYH6,
+    CD8B, XIST panels)."""
+    n = max(1, len(markers))
+    cols = min(n, 4)
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.9 * cols, 2.7 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (name, values) in zip(axes.flat, markers.items()):
+        ax.axis("on")
+        sc = ax.scatter(xy[:, 0], xy[:, 1], c=values, s=4, cmap="viridis", linewidths=0)
+        fig.colorbar(sc, ax=ax, shrink=0.7)
+        ax.set_title(name, fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(_wrap(title, 90), fontsize=8)
+    fig.tight_layout()
+    _write(fig, dest)
+
+
+def gene_embedding_figure(G: np.ndarray, groups: dict, dest, *, title: str) -> None:
+    """Genes in embedding space (PCA to 2-D when larger), the members of a few KEGG pathways
+    highlighted over the other genes in grey."""
+    xy = G[:, :2] if G.shape[1] <= 2 else (G - G.mean(0)) @ np.linalg.svd(G - G.mean(0), full_matrices=False)[2][:2].T
+    if xy.shape[1] == 1:
+        xy = np.column_stack([xy[:, 0], np.zeros(len(xy))])
+    fig, ax = plt.subplots(figsize=(5.6, 4.6))
+    ax.scatter(xy[:, 0], xy[:, 1], s=3, c="#cccccc", linewidths=0, label="other genes")
+    palette = plt.get_cmap("tab10")
+    for i, (name, idx) in enumerate(groups.items()):
+        if len(idx):
+            ax.scatter(xy[idx, 0], xy[idx, 1], s=10, color=palette(i % 10), linewidths=0,
+                       label=f"{name} ({len(idx)})")
+    ax.legend(fontsize=6, frameon=False, loc="best")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(_wrap(title, 80), fontsize=8)
     fig.tight_layout()
     _write(fig, dest)

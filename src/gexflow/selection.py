@@ -41,9 +41,12 @@ def select_kegg(kegg: pd.DataFrame, var: pd.DataFrame, pathways: list[str],
             close = difflib.get_close_matches(pid, known.index, n=3, cutoff=0.6)
             by_name = [i for i, n in known.items() if pid.lower() in str(n).lower()][:3]
             options = [f"{i} ({known[i]})" for i in dict.fromkeys(close + by_name)]
-            raise InputError(kegg_file, "select.sets.*.pathways", f"unknown KEGG pathway '{pid}'",
+            raise InputError(kegg_file, "select.sets.*.pathways", f"unknown KEGG pathway '{pid}' (this table is "
+                             f"the {kegg_build(kegg_file)} build, {known.size} pathways)",
                              "use an hsa id from the KEGG table"
-                             + (f"; close matches: {', '.join(options)}" if options else ""))
+                             + (f"; close matches: {', '.join(options)}" if options else "")
+                             + "; for a pathway the shipped build lacks, give its genes as a GMT file "
+                             "(`method: gmt`) or set `references.source: remote` (KEGG REST, needs network)")
     genes, coverage = [], []
     for pid in pathways:
         members = kegg[kegg["pathway_id"] == pid].drop_duplicates("entrez_id").copy()
@@ -53,6 +56,53 @@ def select_kegg(kegg: pd.DataFrame, var: pd.DataFrame, pathways: list[str],
         coverage.append({"set": pid, "name": known[pid], "in_set": len(members), "found_in_data": len(found),
                          "missing": len(missing), "missing_genes": ",".join(missing["symbol"].astype(str))})
         genes.append(pd.DataFrame({"gene_id": found["gene_id"], "source": f"kegg:{pid}"}))
+    out = pd.concat(genes).groupby("gene_id", sort=False)["source"].agg(";".join).reset_index()
+    return _with_symbols(out, var), pd.DataFrame(coverage)
+
+
+def kegg_build(kegg_file) -> str:
+    """Which KEGG release a staged table is: the shipped one is gage's 2017 data."""
+    return "remote (KEGG REST)" if "download-remote" in str(kegg_file) else "shipped KEGG 2017 (gage kegg.gs)"
+
+
+def read_gmt(path) -> dict[str, tuple[str, list[str]]]:
+    """A GMT gene-set file: name -> (description, genes); genes are symbols or Entrez ids."""
+    from gexflow.io import open_text
+
+    sets = {}
+    with open_text(path) as fh:
+        for n, line in enumerate(fh, 1):
+            parts = line.rstrip("\r\n").split("\t")
+            if not line.strip():
+                continue
+            if len(parts) < 3:
+                raise InputError(path, f"line {n}", "a GMT line needs a name, a description and genes, "
+                                 "tab-separated", "fix that line")
+            sets[parts[0]] = (parts[1], [g for g in parts[2:] if g])
+    return sets
+
+
+def select_gmt(gmt_path, var: pd.DataFrame, names: list[str] | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Members of the named sets of a GMT file (all sets when `names` is empty) found in the data,
+    mapped by Entrez id (numeric members) or symbol, and a per-set coverage report."""
+    sets = read_gmt(gmt_path)
+    for name in names or []:
+        if name not in sets:
+            close = difflib.get_close_matches(name, list(sets), n=3, cutoff=0.5)
+            raise InputError(gmt_path, "select.sets.*.names", f"no gene set '{name}' in the GMT file",
+                             f"use one of its {len(sets)} set names" + (f", e.g. {', '.join(close)}" if close else ""))
+    genes, coverage = [], []
+    for name in names or list(sets):
+        desc, members = sets[name]
+        m = pd.DataFrame({"member": members}).drop_duplicates()
+        numeric = m["member"].str.fullmatch(r"\d+")
+        m["entrez_id"] = m["member"].where(numeric, "")
+        m["symbol"] = m["member"].where(~numeric, "")
+        m["gene_id"] = map_to_dataset(m, var).to_numpy()
+        found, missing = m.dropna(subset=["gene_id"]), m[m["gene_id"].isna()]
+        coverage.append({"set": name, "name": desc, "in_set": len(m), "found_in_data": len(found),
+                         "missing": len(missing), "missing_genes": ",".join(missing["member"])})
+        genes.append(pd.DataFrame({"gene_id": found["gene_id"], "source": f"gmt:{name}"}))
     out = pd.concat(genes).groupby("gene_id", sort=False)["source"].agg(";".join).reset_index()
     return _with_symbols(out, var), pd.DataFrame(coverage)
 

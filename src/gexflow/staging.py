@@ -31,11 +31,38 @@ def verify_shipped(path, sums_file) -> str:
     return got
 
 
+def is_gzip(path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
+
+
+def check_gzip_stream(path) -> None:
+    """Read a gzip file to its end: a truncated or damaged one fails here, naming the file,
+    instead of deep inside a later reader."""
+    import zlib
+
+    try:
+        with gzip.open(path, "rb") as fh:
+            while fh.read(1 << 20):
+                pass
+    except (EOFError, OSError, zlib.error) as e:
+        raise InputError(path, "(whole file)", f"is a truncated or damaged gzip file ({type(e).__name__}: {e})",
+                         "copy or download it again and compare its sha256 with the source's") from None
+
+
 def stage_file(src, dest, sums_file, compress: bool = False) -> None:
+    """Verify `src` and copy it to `dest`: gzip-compressed when `compress` (the matrix), plain
+    otherwise (a gzipped sample sheet is decompressed); a gzip source is read to its end first."""
     verify_shipped(src, sums_file)
+    src_gz = is_gzip(src)
+    if src_gz:
+        check_gzip_stream(src)
     with atomic_path(dest) as tmp:
-        if compress and not str(src).endswith(".gz"):
+        if compress and not src_gz:
             with open(src, "rb") as fi, gzip.open(tmp, "wb") as fo:
+                shutil.copyfileobj(fi, fo)
+        elif src_gz and not compress and not str(dest).endswith(".gz"):
+            with gzip.open(src, "rb") as fi, open(tmp, "wb") as fo:
                 shutil.copyfileobj(fi, fo)
         else:
             shutil.copyfile(src, tmp)
@@ -58,3 +85,28 @@ def stage_references(kegg, l1000, entrez_map, sums_file, kegg_out, l1000_out) ->
         verify_shipped(f, sums_file)
     write_tsv(_normalise(kegg, KEGG_RENAME, ["pathway_id", "pathway_name", "entrez_id", "symbol"]), kegg_out)
     write_tsv(_normalise(l1000, L1000_RENAME, ["entrez_id", "symbol"]), l1000_out)
+
+
+def stage_single_cell_table(matrix, samples, dest, sums_file, ds: dict) -> None:
+    """A single-cell genes x cells TSV (e.g. HSMM FPKM) and its cell sheet, both verified
+    against SHA256SUMS, written as one AnnData (cells x genes, values unchanged; `var` keeps the
+    gene id and the dataset's `gene_symbol_column` as `symbol`)."""
+    import anndata as ad
+    import numpy as np
+
+    from gexflow.io import read_expression_table, read_sample_sheet, write_h5ad
+
+    verify_shipped(matrix, sums_file)
+    verify_shipped(samples, sums_file)
+    sym = ds.get("gene_symbol_column")
+    X, genes = read_expression_table(matrix, ds["gene_id_column"], [sym] if sym else [],
+                                     duplicates=ds.get("duplicate_gene_ids", "error"),
+                                     missing=ds.get("missing_values", "error"))
+    sheet = read_sample_sheet(samples, ds["sample_id_column"], list(ds.get("categorical_covariates", [])), X.index)
+    X = X.loc[sheet.index]
+    obs = sheet.astype(str)
+    obs.index = pd.Index(obs.index.astype(str), name=None)
+    var = pd.DataFrame({"symbol": genes[sym].astype(str).to_numpy() if sym else genes.index.astype(str)},
+                       index=pd.Index(genes.index.astype(str), name=None))
+    write_h5ad(ad.AnnData(X=X.to_numpy(dtype=np.float32), obs=obs, var=var), dest)
+    log.info("%s: staged %d cells x %d genes as AnnData (values unchanged)", matrix, *X.shape)

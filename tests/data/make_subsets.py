@@ -17,3 +17,14 @@ subset = expr.iloc[::13]
 with gzip.GzipFile(here / "kirc_subset_log2rsem.tsv.gz", "wb", mtime=0) as fh:
     fh.write(subset.to_csv(sep="\t", index=False).encode())
 shutil.copyfile("resources/tcga/kirc_paired_samples.tsv", here / "kirc_subset_samples.tsv")
+
+# kirp_landmarks_6samples.tsv: a landmark-only matrix for the predict_targets test (issue 10): the
+# L1000 landmark rows (by symbol) that kirc_subset holds, for the first 6 samples of the real KIRP
+# table (resources/tcga/kirp_paired_rsem_norm.tsv.gz, linear RSEM normalized, values unchanged):
+# samples the KIRC models never saw.
+lm = pd.read_csv("resources/genesets/l1000_landmark_genes_978.tsv", sep="\t", dtype=str)
+symbols = set(lm["symbol_orghs_2022"]) | set(lm["gene_symbol_lincs"])
+wanted = [g for g in subset["gene_symbol"] if g in symbols]
+kirp = pd.read_csv("resources/tcga/kirp_paired_rsem_norm.tsv.gz", sep="\t", dtype=str)
+kirp = kirp[kirp["gene_symbol"].isin(wanted)].iloc[:, :7]
+kirp.to_csv(here / "kirp_landmarks_6samples.tsv", sep="\t", index=False)

@@ -3,6 +3,7 @@
 # and the target list gathered from each stage's *_targets().
 # Each stage's own paths, input functions and targets live in its .smk file. Only light imports
 # here: every snakemake call, a no-op rerun included, runs this.
+import re
 import sys
 from pathlib import Path
 
@@ -14,7 +15,18 @@ from gexflow.config import check_config, check_datasets, section_hash
 from gexflow.errors import InputError
 from gexflow.models.registry import CEILING, MODELS
 
-CONFIG_NAME = ", ".join(str(f) for f in workflow.configfiles) or "config"
+# The config files whose values are in force: with --replace-workflow-config the workflow's own
+# config/config.yaml is read but discarded, so errors name only the user's files.
+CONFIG_FILES = [
+    str(f)
+    for f in workflow.configfiles
+    if not (
+        workflow.config_settings.replace_workflow_config
+        and workflow.overwrite_configfiles
+        and str(f) == "config/config.yaml"
+    )
+]
+CONFIG_NAME = ", ".join(CONFIG_FILES) or "config"
 try:
     validate(config, "../schemas/config.schema.yaml")  # also fills in schema defaults
 except WorkflowError:
@@ -33,6 +45,8 @@ try:
 except InputError as e:
     raise WorkflowError(str(e)) from None
 
+# Where every stage writes (its logs go to logs/ beside it, run-independent caches to .cache/).
+RESULTS = config["results_dir"].rstrip("/") or "results"
 DATASETS = config["datasets"]
 RUN_DATASETS = config["run"]["datasets"]
 REMOTE_URL_KEYS = {
@@ -41,6 +55,7 @@ REMOTE_URL_KEYS = {
     "gdc": ["gdc_data"],
     "gtex": ["gtex_gct", "gtex_attributes"],
     "cgga": ["cgga_expression", "cgga_clinical"],
+    "geo": [],  # the dataset's own `soft`: a local path or a URL
 }
 SOURCE_KEYS = [
     "kind",
@@ -50,12 +65,15 @@ SOURCE_KEYS = [
     "cohort",
     "gdc_file_id",
     "tissues",
+    "soft",
 ]
 
 
 def source_urls(ds):
     """The concrete URLs a remote dataset downloads, with {cohort}/{file_id} filled in."""
     d = DATASETS[ds]
+    if d["source"] == "geo":
+        return [d["soft"]]
     fill = {"cohort": d.get("cohort", ""), "file_id": d.get("gdc_file_id", "")}
     return [
         config["download"]["urls"][k].format(**fill)
@@ -78,8 +96,23 @@ def download_hash(ds):
     return section_hash({k: d.get(k) for k in SOURCE_KEYS}, urls, sums)
 
 
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+
+
+def path_part(name, field):
+    """A config name used as a directory: checked again here (the schema checks it first), so
+    no name can lead a path outside the results directory and logs/."""
+    if not SAFE_NAME.fullmatch(str(name)):
+        raise WorkflowError(
+            f"{CONFIG_NAME}: field '{field}': '{name}' cannot be part of a path. "
+            "Fix: use letters, digits, '_' and '-' (starting with a letter or digit)"
+        )
+    return name
+
+
 def download_dir(ds):
-    return f"results/{ds}/download-{DATASETS[ds]['source']}-{download_hash(ds)}"
+    path_part(ds, "datasets")
+    return f"{RESULTS}/{ds}/download-{DATASETS[ds]['source']}-{download_hash(ds)}"
 
 
 def effective_filter(ds):
@@ -92,12 +125,24 @@ def effective_filter(ds):
     return bulk
 
 
+def filter_spec(ds):
+    """What the filter reads of a dataset entry: all but its DEG overrides and description (so a
+    DEG setting of one dataset reruns neither its filter nor anything of another dataset).
+    """
+    return {
+        k: v
+        for k, v in DATASETS[ds].items()
+        if k not in ("deg", "split", "description")
+    }
+
+
 def filter_hash(ds):
-    return section_hash(download_hash(ds), DATASETS[ds], effective_filter(ds))
+    return section_hash(download_hash(ds), filter_spec(ds), effective_filter(ds))
 
 
 def filter_dir(ds):
-    return f"results/{ds}/filter-{filter_hash(ds)}"
+    path_part(ds, "datasets")
+    return f"{RESULTS}/{ds}/filter-{filter_hash(ds)}"
 
 
 def references_hash():
@@ -111,7 +156,7 @@ def references_hash():
 
 
 def references_dir():
-    return f"results/references/download-{config['references']['source']}-{references_hash()}"
+    return f"{RESULTS}/references/download-{config['references']['source']}-{references_hash()}"
 
 
 def check_hash(expected, got, what):
@@ -145,27 +190,31 @@ def package_sources(*modules):
     return [f"src/gexflow/{m}" for m in ("__init__.py", "errors.py", "io.py", *modules)]
 
 
-def deg_settings():
-    # `datasets` only says where to run; it must not change the DEG directory's hash.
-    return {k: v for k, v in config["deg"].items() if k != "datasets"}
+def deg_settings(ds):
+    """The DEG settings of one dataset: the `deg` section with the dataset's `deg` overrides.
+    `datasets` only says where to run; it must not change the DEG directory's hash."""
+    merged = {k: v for k, v in config["deg"].items() if k != "datasets"}
+    merged.update(DATASETS[ds].get("deg", {}))
+    return merged
 
 
 def deg_hash(ds):
-    return section_hash(filter_hash(ds), deg_settings())
+    return section_hash(filter_hash(ds), deg_settings(ds))
 
 
 def deg_dir(ds):
-    return f"results/{ds}/deg-{deg_hash(ds)}"
+    path_part(ds, "datasets")
+    return f"{RESULTS}/{ds}/deg-{deg_hash(ds)}"
 
 
 SELECT_SETS = config["select"]["sets"]
 
 
-def select_spec(name):
-    """A set's settings as the selection step sees them (DEG sets carry the correction used)."""
+def select_spec(name, ds):
+    """A set's settings as the selection step sees them (DEG sets carry the dataset's correction)."""
     spec = {k: v for k, v in SELECT_SETS[name].items() if k != "datasets"}
     if spec["method"] == "deg":
-        spec["correction"] = config["deg"]["correction"]
+        spec["correction"] = deg_settings(ds)["correction"]
     return spec
 
 
@@ -176,13 +225,19 @@ def select_hash(ds, name):
         upstream = [filter_hash(ds), references_hash()]
     elif method == "deg":
         upstream = [deg_hash(ds)]
+    elif (
+        method == "gmt"
+    ):  # the file's content is an input: an edit reruns the selection
+        upstream = [filter_hash(ds)]
     else:
         upstream = [select_hash(ds, part) for part in spec["of"]]
-    return section_hash(upstream, select_spec(name))
+    return section_hash(upstream, select_spec(name, ds))
 
 
 def select_dir(ds, name):
-    return f"results/{ds}/select-{name}-{select_hash(ds, name)}"
+    path_part(ds, "datasets")
+    path_part(name, "select.sets")
+    return f"{RESULTS}/{ds}/select-{name}-{select_hash(ds, name)}"
 
 
 def report_entry(path, caption, category, subcategory=None, **labels):
@@ -204,5 +259,7 @@ def final_targets():
         *deg_targets(),
         *select_targets(),
         *generate_targets(),
+        *infer_targets(),
+        *embed_targets(),
     ]
     return list(dict.fromkeys(targets))  # experiments on one dataset share its split

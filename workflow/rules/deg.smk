@@ -8,7 +8,7 @@ rule call_degs:
         unpack(deg_inputs),
     output:
         table=report_entry(
-            "results/{dataset}/deg-{ghash}/degs.tsv",
+            f"{RESULTS}/{{dataset}}/deg-{{ghash}}/degs.tsv",
             "degs",
             "2. DEGs",
             "{dataset}",
@@ -16,7 +16,7 @@ rule call_degs:
             file="DEG table",
         ),
         summary=report_entry(
-            "results/{dataset}/deg-{ghash}/summary.tsv",
+            f"{RESULTS}/{{dataset}}/deg-{{ghash}}/summary.tsv",
             "deg_summary",
             "2. DEGs",
             "{dataset}",
@@ -24,7 +24,7 @@ rule call_degs:
             file="DEG summary",
         ),
         volcano=report_entry(
-            "results/{dataset}/deg-{ghash}/volcano.png",
+            f"{RESULTS}/{{dataset}}/deg-{{ghash}}/volcano.png",
             "volcano",
             "2. DEGs",
             "{dataset}",
@@ -34,7 +34,7 @@ rule call_degs:
     log:
         "logs/{dataset}/deg-{ghash}.log",
     benchmark:
-        "results/benchmarks/{dataset}/deg-{ghash}.tsv"
+        f"{RESULTS}/benchmarks/{{dataset}}/deg-{{ghash}}.tsv"
     conda:
         "../../envs/deg.yaml"
     resources:
@@ -42,6 +42,6 @@ rule call_degs:
         runtime="30m",
     params:
         dataset=lambda w: DATASETS[w.dataset],
-        deg=deg_settings(),
+        deg=lambda w: deg_settings(w.dataset),
     script:
         "../../scripts/call_degs.py"

@@ -10,8 +10,8 @@ rule stage_embedded_bulk:
         samples=lambda w: dataset_config(w)["samples"],
         sums=lambda w: checksum_file(dataset_config(w)["matrix"]),
     output:
-        expression="results/{dataset}/download-embedded-{dhash}/expression.tsv.gz",
-        samples="results/{dataset}/download-embedded-{dhash}/samples.tsv",
+        expression=f"{RESULTS}/{{dataset}}/download-embedded-{{dhash}}/expression.tsv.gz",
+        samples=f"{RESULTS}/{{dataset}}/download-embedded-{{dhash}}/samples.tsv",
     log:
         "logs/{dataset}/download-embedded-{dhash}.log",
     conda:
@@ -28,9 +28,10 @@ rule stage_embedded_bulk:
 rule stage_embedded_single_cell:
     input:
         matrix=lambda w: dataset_config(w)["matrix"],
+        samples=lambda w: dataset_config(w).get("samples", []),
         sums=lambda w: checksum_file(dataset_config(w)["matrix"]),
     output:
-        matrix="results/{dataset}/download-embedded-{dhash}/matrix.h5ad",
+        matrix=f"{RESULTS}/{{dataset}}/download-embedded-{{dhash}}/matrix.h5ad",
     log:
         "logs/{dataset}/download-embedded-{dhash}.log",
     conda:
@@ -40,6 +41,7 @@ rule stage_embedded_single_cell:
         runtime="5m",
     params:
         stage_hash=lambda w: check_hash(download_hash(w.dataset), w.dhash, w.dataset),
+        dataset=dataset_config,
     script:
         "../../scripts/stage_embedded.py"
 
@@ -49,13 +51,16 @@ DOWNLOAD_RESOURCES = {  # GDC and GTEx matrices are large
     "gdc": {"mem_mb": 16000, "runtime": "120m"},
     "gtex": {"mem_mb": 16000, "runtime": "120m"},
     "cgga": {"mem_mb": 4000, "runtime": "60m"},
+    "geo": {"mem_mb": 4000, "runtime": "30m"},
 }
 
 
 rule download_dataset:
+    input:
+        unpack(download_inputs),
     output:
-        expression="results/{dataset}/download-{source}-{dhash}/expression.tsv.gz",
-        samples="results/{dataset}/download-{source}-{dhash}/samples.tsv",
+        expression=f"{RESULTS}/{{dataset}}/download-{{source}}-{{dhash}}/expression.tsv.gz",
+        samples=f"{RESULTS}/{{dataset}}/download-{{source}}-{{dhash}}/samples.tsv",
     log:
         "logs/{dataset}/download-{source}-{dhash}.log",
     conda:
@@ -79,8 +84,8 @@ rule stage_embedded_references:
         entrez_map=config["references"]["entrez_map"],
         sums=checksum_file(config["references"]["kegg"]),
     output:
-        kegg="results/references/download-embedded-{rhash}/kegg_pathways.tsv",
-        l1000="results/references/download-embedded-{rhash}/l1000_landmarks.tsv",
+        kegg=f"{RESULTS}/references/download-embedded-{{rhash}}/kegg_pathways.tsv",
+        l1000=f"{RESULTS}/references/download-embedded-{{rhash}}/l1000_landmarks.tsv",
     log:
         "logs/references/download-embedded-{rhash}.log",
     conda:
@@ -98,7 +103,7 @@ rule download_kegg:
     input:
         entrez_map=config["references"]["entrez_map"],
     output:
-        kegg="results/references/download-remote-{rhash}/kegg_pathways.tsv",
+        kegg=f"{RESULTS}/references/download-remote-{{rhash}}/kegg_pathways.tsv",
     log:
         "logs/references/download-kegg-{rhash}.log",
     conda:
@@ -116,7 +121,7 @@ rule download_kegg:
 
 rule download_l1000:
     output:
-        l1000="results/references/download-remote-{rhash}/l1000_landmarks.tsv",
+        l1000=f"{RESULTS}/references/download-remote-{{rhash}}/l1000_landmarks.tsv",
     log:
         "logs/references/download-l1000-{rhash}.log",
     conda:

@@ -7,10 +7,18 @@ rule filter_normalise:
     input:
         unpack(filter_inputs),
     output:
-        h5ad="results/{dataset}/filter-{fhash}/filtered.h5ad",
-        steps="results/{dataset}/filter-{fhash}/filter_steps.tsv",
+        h5ad=f"{RESULTS}/{{dataset}}/filter-{{fhash}}/filtered.h5ad",
+        steps=f"{RESULTS}/{{dataset}}/filter-{{fhash}}/filter_steps.tsv",
+        ids=report_entry(
+            f"{RESULTS}/{{dataset}}/filter-{{fhash}}/id_mapping.tsv",
+            "id_mapping",
+            "1. Data",
+            "{dataset}",
+            dataset="{dataset}",
+            file="gene id mapping",
+        ),
         qc=report_entry(
-            "results/{dataset}/filter-{fhash}/filter_qc.png",
+            f"{RESULTS}/{{dataset}}/filter-{{fhash}}/filter_qc.png",
             "filter_qc",
             "1. Data",
             "{dataset}",
@@ -20,14 +28,14 @@ rule filter_normalise:
     log:
         "logs/{dataset}/filter-{fhash}.log",
     benchmark:
-        "results/benchmarks/{dataset}/filter-{fhash}.tsv"
+        f"{RESULTS}/benchmarks/{{dataset}}/filter-{{fhash}}.tsv"
     conda:
         "../../envs/filter.yaml"
     resources:
         mem_mb=4000,
         runtime="30m",
     params:
-        dataset=lambda w: DATASETS[w.dataset],
+        dataset=lambda w: filter_spec(w.dataset),
         filter=lambda w: effective_filter(w.dataset),
     script:
         "../../scripts/filter_normalise.py"

@@ -30,8 +30,51 @@ rule train_generator:
         loop=GENERATE["loop"],
         device=GENERATE["device"],
         seed=config["seed"],
+        generator_seed=generator_seed_param,
     script:
         "../../scripts/train_generator.py"
+
+
+# One point of a model's validation grid (generate.grid); select_generator picks among them.
+use rule train_generator as train_grid_point with:
+    output:
+        model="results/{dataset}/generate-{experiment}-{ehash}/{model}-{mhash}/grid-{point}/fold_{fold}/model.pt",
+        synthetic="results/{dataset}/generate-{experiment}-{ehash}/{model}-{mhash}/grid-{point}/fold_{fold}/synthetic.h5ad",
+        curve="results/{dataset}/generate-{experiment}-{ehash}/{model}-{mhash}/grid-{point}/fold_{fold}/training_curve.tsv",
+        card="results/{dataset}/generate-{experiment}-{ehash}/{model}-{mhash}/grid-{point}/fold_{fold}/model_card.json",
+    log:
+        "logs/{dataset}/generate-{experiment}-{ehash}/{model}-{mhash}/grid-{point}/fold_{fold}.log",
+    benchmark:
+        "results/benchmarks/{dataset}/generate-{experiment}-{ehash}/{model}-{mhash}/grid-{point}/fold_{fold}.tsv"
+    params:
+        experiment=lambda w: experiment_spec(w.experiment),
+        settings=point_settings,
+        loop=GENERATE["loop"],
+        device=GENERATE["device"],
+        seed=config["seed"],
+        generator_seed=generator_seed_param,
+
+
+# The grid point with the best validation score (within-class gamma on the validation split; the
+# test split is never read), copied with its card (which records the grid and the choice).
+rule select_generator:
+    input:
+        unpack(grid_select_inputs),
+    output:
+        synthetic="results/{dataset}/generate-{experiment}-{ehash}/{model}-{mhash}/fold_{fold}/selected/synthetic.h5ad",
+        curve="results/{dataset}/generate-{experiment}-{ehash}/{model}-{mhash}/fold_{fold}/selected/training_curve.tsv",
+        card="results/{dataset}/generate-{experiment}-{ehash}/{model}-{mhash}/fold_{fold}/selected/model_card.json",
+    log:
+        "logs/{dataset}/generate-{experiment}-{ehash}/{model}-{mhash}/fold_{fold}.select.log",
+    conda:
+        "../../envs/generate.yaml"
+    resources:
+        mem_mb=2000,
+        runtime="10m",
+    params:
+        grid=lambda w: model_grid(w.experiment, w.model),
+    script:
+        "../../scripts/select_generator.py"
 
 
 rule evaluate_generator:
@@ -51,6 +94,7 @@ rule evaluate_generator:
     params:
         experiment=lambda w: experiment_spec(w.experiment),
         folds=run_folds(),
+        runs=lambda w: evaluation_runs(w.experiment, w.model),
         evaluation=GENERATE["evaluation"],
         seed=config["seed"],
     script:
@@ -76,6 +120,30 @@ rule compare_generators:
             "{experiment}",
             experiment="{experiment}",
             file="comparison table",
+        ),
+        paired=report_entry(
+            "results/{dataset}/generate-{experiment}-{ehash}/compare-{chash}/paired_differences.tsv",
+            "paired_differences",
+            "4. Generators",
+            "{experiment}",
+            experiment="{experiment}",
+            file="paired differences vs the baseline (95% CI)",
+        ),
+        within_distances=report_entry(
+            "results/{dataset}/generate-{experiment}-{ehash}/compare-{chash}/within_class_distances.png",
+            "within_class_distances",
+            "4. Generators",
+            "{experiment}",
+            experiment="{experiment}",
+            file="within-class distance matrices",
+        ),
+        prdc_utility=report_entry(
+            "results/{dataset}/generate-{experiment}-{ehash}/compare-{chash}/prdc_utility.png",
+            "prdc_utility",
+            "4. Generators",
+            "{experiment}",
+            experiment="{experiment}",
+            file="PRDC and augmentation utility",
         ),
         distances=report_entry(
             "results/{dataset}/generate-{experiment}-{ehash}/compare-{chash}/distance_matrices.png",

@@ -7,7 +7,7 @@ rule write_manifest:
         final_targets(),
     output:
         manifest=report_entry(
-            "results/pipeline_info/manifest.json",
+            f"{RESULTS}/pipeline_info/manifest.json",
             "manifest",
             "9. Pipeline info",
             file="run manifest",

@@ -8,7 +8,7 @@ rule select_genes:
         unpack(select_inputs),
     output:
         genes=report_entry(
-            "results/{dataset}/select-{selection}-{shash}/genes.tsv",
+            f"{RESULTS}/{{dataset}}/select-{{selection}}-{{shash}}/genes.tsv",
             "select_genes",
             "3. Gene selection",
             "{dataset}",
@@ -17,7 +17,7 @@ rule select_genes:
             file="gene list",
         ),
         coverage=report_entry(
-            "results/{dataset}/select-{selection}-{shash}/coverage.tsv",
+            f"{RESULTS}/{{dataset}}/select-{{selection}}-{{shash}}/coverage.tsv",
             "select_coverage",
             "3. Gene selection",
             "{dataset}",
@@ -33,6 +33,6 @@ rule select_genes:
         mem_mb=2000,
         runtime="10m",
     params:
-        spec=lambda w: select_spec(w.selection),
+        spec=lambda w: select_spec(w.selection, w.dataset),
     script:
         "../../scripts/select_genes.py"

@@ -8,7 +8,7 @@ rule split_samples:
     input:
         unpack(split_inputs),
     output:
-        split="results/{dataset}/split-{splithash}/split.tsv",
+        split=f"{RESULTS}/{{dataset}}/split-{{splithash}}/split.tsv",
     log:
         "logs/{dataset}/split-{splithash}.log",
     conda:

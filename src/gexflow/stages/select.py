@@ -18,10 +18,11 @@ def select_genes_stage(inputs: dict, spec: dict, *, genes_out, coverage_out, nam
     from gexflow import selection
 
     method = spec["method"]
-    if method in ("kegg", "l1000"):
-
+    if method in ("kegg", "l1000", "gmt"):
         var = read_h5ad(inputs["h5ad"], backed="r").var.copy()
-        if method == "kegg":
+        if method == "gmt":
+            genes, coverage = selection.select_gmt(inputs["gmt"], var, spec.get("names"))
+        elif method == "kegg":
             kegg = pd.read_csv(inputs["kegg"], sep="\t", dtype=str)
             genes, coverage = selection.select_kegg(kegg, var, spec["pathways"], kegg_file=inputs["kegg"])
         else:

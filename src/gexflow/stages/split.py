@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 
+from gexflow.errors import InputError
 from gexflow.experiment import check_columns, class_labels, label_columns
 from gexflow.io import read_h5ad, write_tsv
 from gexflow.splits import fold_splits, split_table
@@ -23,6 +24,14 @@ def split_samples_stage(h5ad, *, label, patient_column: str | None, folds: int, 
                   "split label or patient column")
     labels = class_labels(obs, label)
     groups = obs[patient_column].astype(str).to_numpy() if patient_column else obs.index.astype(str).to_numpy()
+    per_class = {c: len(set(groups[labels == c])) for c in sorted(set(labels))}
+    small = {c: n for c, n in per_class.items() if n < folds}
+    if small:
+        c, n = min(small.items(), key=lambda kv: kv[1])
+        raise InputError("config", "split.folds", f"{folds} folds, but class '{c}' has only {n} patients in {h5ad} "
+                         "(each fold's test part needs one of every class)",
+                         f"set split.folds (or the experiment's split.folds) to at most {min(per_class.values())}, "
+                         "or merge or exclude small classes")
     splits = fold_splits(labels, groups, k=folds, val_fraction=val_fraction, seed=seed)
     write_tsv(split_table(obs.index, labels, groups, splits), out)
     for i, s in enumerate(splits):

@@ -1,4 +1,11 @@
 # generate stage: paths, hashes, input functions and targets (its rules: workflow/rules/generate.smk).
+#
+# A model's runs in one experiment: one directory per generator seed (`generate.seeds`, the first
+# seed's hash is the model's plain hash), with fold_<k>/ per fold. A model with a grid
+# (`generate.grid`, more than one point) trains every point in grid-<p>/fold_<k>/ and
+# select_generator copies the point with the best validation score to fold_<k>/selected/.
+import itertools
+
 GENERATE = config["generate"]
 EXPERIMENTS = GENERATE.get("experiments", {})
 GENERATE_STAGE_CODE = [
@@ -30,7 +37,8 @@ def experiment_spec(exp):
     return {
         k: v
         for k, v in EXPERIMENTS[exp].items()
-        if k not in ("settings", "models", "note", "description", "split")
+        if k
+        not in ("settings", "models", "note", "description", "split", "seeds", "grid")
     }
 
 
@@ -56,18 +64,92 @@ def experiment_dir(exp):
     )
 
 
-def model_hash(exp, model):
-    # The loop settings only matter to the models trained by the shared loop.
+def experiment_seeds(exp):
+    """Generator seeds of an experiment: every model is trained once per seed and fold."""
+    return list(EXPERIMENTS[exp].get("seeds", GENERATE.get("seeds", [0])))
+
+
+def model_grid(exp, model):
+    """The validation grid of a model in an experiment, as a list of {setting: value} points
+    (global `generate.grid`, then the experiment's `grid`); [{}] without a grid."""
+    grid = dict(GENERATE.get("grid", {}).get(model, {}))
+    grid.update(EXPERIMENTS[exp].get("grid", {}).get(model, {}))
+    keys = sorted(grid)
+    if MODELS[model].kind == "torch":
+        unknown = [k for k in keys if k not in model_settings(exp, model)]
+        if unknown:
+            raise WorkflowError(
+                f"generate.grid.{model}: {', '.join(unknown)} not among its settings "
+                f"({', '.join(sorted(model_settings(exp, model)))})"
+            )
+    return [
+        dict(zip(keys, v)) for v in itertools.product(*(grid[k] for k in keys))
+    ] or [{}]
+
+
+def is_tuned(exp, model):
+    return len(model_grid(exp, model)) > 1
+
+
+def model_hash(exp, model, seed=None):
+    # The loop settings only matter to the models trained by the shared loop; the grid and a
+    # seed other than the first only enter the hash when present.
     loop = GENERATE["loop"] if MODELS[model].kind == "torch" else None
-    return section_hash(experiment_hash(exp), model, model_settings(exp, model), loop)
+    parts = [experiment_hash(exp), model, model_settings(exp, model), loop]
+    if is_tuned(exp, model):
+        parts.append({"grid": model_grid(exp, model)})
+    if seed is not None and seed != experiment_seeds(exp)[0]:
+        parts.append({"generator_seed": seed})
+    return section_hash(*parts)
 
 
-def model_dir(exp, model):
-    return f"{experiment_dir(exp)}/{model}-{model_hash(exp, model)}"
+def model_dir(exp, model, seed=None):
+    return f"{experiment_dir(exp)}/{model}-{model_hash(exp, model, seed)}"
 
 
-def evaluation_hash():
-    return section_hash(GENERATE["evaluation"], GENERATE["run_folds"])
+def final_dir(exp, model, seed, fold):
+    """Where a model's synthetic.h5ad, model_card.json and training_curve.tsv for one seed and
+    fold are: fold_<k>/ (trained there), or fold_<k>/selected/ (the grid point chosen on validation).
+    """
+    d = f"{model_dir(exp, model, seed)}/fold_{fold}"
+    return f"{d}/selected" if is_tuned(exp, model) else d
+
+
+def seed_of(exp, model, mhash):
+    """The generator seed whose directory hash is `mhash` (a WorkflowError if none)."""
+    for s in experiment_seeds(exp):
+        if model_hash(exp, model, s) == mhash:
+            return s
+    raise WorkflowError(
+        f"{exp}/{model}: directory hash {mhash} matches no seed of the current config; "
+        "run the default target"
+    )
+
+
+def generator_seed_param(w):
+    """None for the first seed (its models keep their seeds), else the seed."""
+    s = seed_of(w.experiment, w.model, w.mhash)
+    return None if s == experiment_seeds(w.experiment)[0] else s
+
+
+def point_settings(w):
+    """Settings of one grid point (rule train_grid_point)."""
+    grid = model_grid(w.experiment, w.model)
+    p = int(w.point)
+    if not is_tuned(w.experiment, w.model) or p >= len(grid):
+        raise WorkflowError(f"{w.experiment}/{w.model}: no grid point {w.point}")
+    return {**model_settings(w.experiment, w.model), **grid[p]}
+
+
+def evaluation_hash(exp=None, model=None):
+    # the seed list enters only when it is more than the default one seed
+    seeds = experiment_seeds(exp) if exp is not None else [0]
+    extra = (
+        [[model_hash(exp, model, s) for s in seeds]]
+        if len(seeds) > 1 and model not in (None, CEILING)
+        else []
+    )
+    return section_hash(GENERATE["evaluation"], GENERATE["run_folds"], *extra)
 
 
 def compare_hash(exp):
@@ -77,6 +159,7 @@ def compare_hash(exp):
         [model_hash(exp, m) for m in models if m != CEILING],
         models,
         EXPERIMENTS[exp].get("note", ""),
+        *([experiment_seeds(exp)] if len(experiment_seeds(exp)) > 1 else []),
     )
 
 
@@ -87,6 +170,9 @@ def compare_dir(exp):
 COMPARE_FILES = [
     "comparison.tsv",
     "comparison_table.tsv",
+    "paired_differences.tsv",
+    "within_class_distances.png",
+    "prdc_utility.png",
     "distance_matrices.png",
     "distributions.png",
     "pca.png",
@@ -105,11 +191,19 @@ def generate_targets():
         out += [experiment_split(exp)]
         out += [f"{compare_dir(exp)}/{f}" for f in COMPARE_FILES]
         for m in experiment_models(exp):
-            for k in run_folds():
-                out += [
-                    f"{model_dir(exp, m)}/fold_{k}/{f}"
-                    for f in ("model.pt", "synthetic.h5ad", "model_card.json")
-                ]
+            for s in experiment_seeds(exp):
+                for k in run_folds():
+                    out += [
+                        f"{final_dir(exp, m, s, k)}/{f}"
+                        for f in ("synthetic.h5ad", "model_card.json")
+                    ]
+                    if is_tuned(exp, m):
+                        out += [
+                            f"{model_dir(exp, m, s)}/grid-{p}/fold_{k}/model.pt"
+                            for p in range(len(model_grid(exp, m)))
+                        ]
+                    else:
+                        out += [f"{model_dir(exp, m, s)}/fold_{k}/model.pt"]
         out += [evaluation_file(exp, m) for m in [CEILING] + experiment_models(exp)]
     return out
 
@@ -141,16 +235,43 @@ def train_inputs(wildcards):
         raise WorkflowError(
             f"model '{wildcards.model}' is not run in experiment '{exp}'"
         )
-    check_hash(
-        model_hash(exp, wildcards.model), wildcards.mhash, f"{exp}/{wildcards.model}"
-    )
+    seed_of(exp, wildcards.model, wildcards.mhash)
+    if is_tuned(exp, wildcards.model) != hasattr(wildcards, "point"):
+        raise WorkflowError(
+            f"{exp}/{wildcards.model}: "
+            + (
+                "has a grid: its points train in grid-<p>/"
+                if is_tuned(exp, wildcards.model)
+                else "has no grid"
+            )
+        )
     return {**experiment_inputs(exp), "code": generator_code(wildcards.model)}
+
+
+def grid_select_inputs(wildcards):
+    """Every grid point of one model, seed and fold (rule select_generator)."""
+    exp = check_experiment(wildcards)
+    model = wildcards.model
+    seed_of(exp, model, wildcards.mhash)
+    if not is_tuned(exp, model):
+        raise WorkflowError(f"{exp}/{model} has no grid to select from")
+    base = f"{experiment_dir(exp)}/{model}-{wildcards.mhash}"
+    points = range(len(model_grid(exp, model)))
+    return {
+        f: [f"{base}/grid-{p}/fold_{wildcards.fold}/{name}" for p in points]
+        for f, name in (
+            ("cards", "model_card.json"),
+            ("synthetic", "synthetic.h5ad"),
+            ("curves", "training_curve.tsv"),
+        )
+    } | {"code": package_sources("stages/generate.py")}
 
 
 def evaluate_inputs(wildcards):
     exp = check_experiment(wildcards)
     model = wildcards.model
-    check_hash(evaluation_hash(), wildcards.vhash, "evaluation")
+    if model == CEILING:
+        check_hash(evaluation_hash(), wildcards.vhash, "evaluation")
     inputs = {
         **experiment_inputs(exp),
         "code": package_sources(
@@ -164,8 +285,12 @@ def evaluate_inputs(wildcards):
     }
     if model != CEILING:
         check_hash(model_hash(exp, model), wildcards.mhash, f"{exp}/{model}")
+        check_hash(evaluation_hash(exp, model), wildcards.vhash, "evaluation")
+        # ordered seed-major: evaluate_stage pairs them with evaluation_runs()
         inputs["synthetic"] = [
-            f"{model_dir(exp, model)}/fold_{k}/synthetic.h5ad" for k in run_folds()
+            f"{final_dir(exp, model, s, k)}/synthetic.h5ad"
+            for s in experiment_seeds(exp)
+            for k in run_folds()
         ]
     else:
         check_hash(
@@ -180,7 +305,13 @@ def evaluation_file(exp, model):
         if model != CEILING
         else f"{experiment_dir(exp)}/{CEILING}-{section_hash(experiment_hash(exp), CEILING)}"
     )
-    return f"{mdir}/evaluation-{evaluation_hash()}/metrics.tsv"
+    return f"{mdir}/evaluation-{evaluation_hash(exp, model)}/metrics.tsv"
+
+
+def evaluation_runs(exp, model):
+    """(seed, fold) of each synthetic input of evaluate_generator, in order."""
+    seeds = experiment_seeds(exp)[:1] if model == CEILING else experiment_seeds(exp)
+    return [[s, k] for s in seeds for k in run_folds()]
 
 
 def compare_inputs(wildcards):
@@ -190,11 +321,12 @@ def compare_inputs(wildcards):
     return {
         **experiment_inputs(exp),
         "metrics": [evaluation_file(exp, m) for m in [CEILING] + models],
-        "synthetic": [f"{model_dir(exp, m)}/fold_0/synthetic.h5ad" for m in models],
-        "curves": [f"{model_dir(exp, m)}/fold_0/training_curve.tsv" for m in models],
+        "synthetic": [f"{final_dir(exp, m, None, 0)}/synthetic.h5ad" for m in models],
+        "curves": [f"{final_dir(exp, m, None, 0)}/training_curve.tsv" for m in models],
         "cards": [
-            f"{model_dir(exp, m)}/fold_{k}/model_card.json"
+            f"{final_dir(exp, m, s, k)}/model_card.json"
             for m in models
+            for s in experiment_seeds(exp)
             for k in run_folds()
         ],
         "code": package_sources(

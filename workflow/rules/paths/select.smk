@@ -25,6 +25,9 @@ def select_inputs(wildcards):
         inputs["l1000"] = f"{references_dir()}/l1000_landmarks.tsv"
     elif method == "deg":
         inputs["degs"] = f"{deg_dir(ds)}/degs.tsv"
+    elif method == "gmt":
+        inputs["h5ad"] = f"{filter_dir(ds)}/filtered.h5ad"
+        inputs["gmt"] = SELECT_SETS[name]["file"]
     else:
         parts = SELECT_SETS[name]["of"]
         inputs["parts"] = [f"{select_dir(ds, part)}/genes.tsv" for part in parts]

@@ -6,8 +6,9 @@ SPLIT_SPECS = (
 
 
 def split_spec(dataset, label, overrides=None):
-    """What a split depends on besides the filtered data and the seed."""
-    merged = {**SPLIT, **(overrides or {})}
+    """What a split depends on besides the filtered data and the seed: the `split` section, then
+    the dataset's `split`, then the experiment's."""
+    merged = {**SPLIT, **DATASETS[dataset].get("split", {}), **(overrides or {})}
     return {
         "label": [label] if isinstance(label, str) else list(label),
         "patient_column": DATASETS[dataset].get("patient_column"),
@@ -24,7 +25,7 @@ def split_file(dataset, spec):
     """The split file of `spec` on `dataset`; registers it for the split_samples rule."""
     h = split_hash(dataset, spec)
     SPLIT_SPECS[(dataset, h)] = spec
-    return f"results/{dataset}/split-{h}/split.tsv"
+    return f"{RESULTS}/{dataset}/split-{h}/split.tsv"
 
 
 def split_inputs(wildcards):
