@@ -15,7 +15,10 @@ def tree(root):
 
 
 def small_config(workdir, name="cfg.yaml", **edits):
-    base = {"run.datasets": ["kirc_subset"], "deg.datasets": [], "select.datasets": [], "generate.run": []}
+    """The tiny config doing the kirc_subset filter only."""
+    tiny = yaml.safe_load(TINY_CONFIG.read_text())
+    base = {"run.datasets": ["kirc_subset"], "deg.datasets": [], "select.datasets": []}
+    base.update({f"{stage}.run": [] for stage in ("generate", "infer", "embed") if stage in tiny})
     base.update(edits)
     return copy_tiny_config(workdir, name, **base)
 
@@ -59,3 +62,15 @@ def test_truncated_matrix_stops_with_one_line_and_no_leftovers(workdir):
     results = workdir / "results"
     assert not [p for p in tree(results) if p.endswith((".gz", ".tsv", ".h5ad")) or ".part" in p] \
         if results.exists() else True
+
+
+def test_results_directory_is_configurable(workdir, tmp_path):
+    out = tmp_path / "elsewhere" / "run1"
+    cfg = small_config(workdir, results_dir=str(out))
+    _ok = snakemake(workdir, "--cores", 1, "--configfile", cfg)
+    assert _ok.returncode == 0, _ok.stderr[-3000:]
+    assert (out / "pipeline_info/manifest.json").exists() and list(out.glob("kirc_subset/filter-*/filtered.h5ad"))
+    assert not (workdir / "results").exists()
+    bad = small_config(workdir, "bad.yaml", results_dir="../outside")
+    r = snakemake(workdir, "-n", "--configfile", bad)
+    assert r.returncode != 0 and "field 'results_dir'" in r.stdout + r.stderr

@@ -46,7 +46,7 @@ except InputError as e:
     raise WorkflowError(str(e)) from None
 
 # Where every stage writes (its logs go to logs/ beside it, run-independent caches to .cache/).
-RESULTS = config["results_dir"].rstrip("/") or "results"
+RESULTS = str(Path(config["results_dir"]))  # normalised: no trailing separator
 DATASETS = config["datasets"]
 RUN_DATASETS = config["run"]["datasets"]
 REMOTE_URL_KEYS = {

@@ -9,16 +9,16 @@ rule train_embedding:
     input:
         unpack(embed_train_inputs),
     output:
-        model="results/{dataset}/embed-{experiment}-{ehash}/fe{size}d-{mhash}/fold_{fold}/model.pt",
-        samples="results/{dataset}/embed-{experiment}-{ehash}/fe{size}d-{mhash}/fold_{fold}/embedding.h5ad",
-        genes="results/{dataset}/embed-{experiment}-{ehash}/fe{size}d-{mhash}/fold_{fold}/gene_embedding.h5ad",
-        entries="results/{dataset}/embed-{experiment}-{ehash}/fe{size}d-{mhash}/fold_{fold}/masked_entries.tsv.gz",
-        curve="results/{dataset}/embed-{experiment}-{ehash}/fe{size}d-{mhash}/fold_{fold}/training_curve.tsv",
-        card="results/{dataset}/embed-{experiment}-{ehash}/fe{size}d-{mhash}/fold_{fold}/model_card.json",
+        model=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{ehash}}/fe{{size}}d-{{mhash}}/fold_{{fold}}/model.pt",
+        samples=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{ehash}}/fe{{size}}d-{{mhash}}/fold_{{fold}}/embedding.h5ad",
+        genes=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{ehash}}/fe{{size}}d-{{mhash}}/fold_{{fold}}/gene_embedding.h5ad",
+        entries=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{ehash}}/fe{{size}}d-{{mhash}}/fold_{{fold}}/masked_entries.tsv.gz",
+        curve=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{ehash}}/fe{{size}}d-{{mhash}}/fold_{{fold}}/training_curve.tsv",
+        card=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{ehash}}/fe{{size}}d-{{mhash}}/fold_{{fold}}/model_card.json",
     log:
         "logs/{dataset}/embed-{experiment}-{ehash}/fe{size}d-{mhash}/fold_{fold}.log",
     benchmark:
-        "results/benchmarks/{dataset}/embed-{experiment}-{ehash}/fe{size}d-{mhash}/fold_{fold}.tsv"
+        f"{RESULTS}/benchmarks/{{dataset}}/embed-{{experiment}}-{{ehash}}/fe{{size}}d-{{mhash}}/fold_{{fold}}.tsv"
     wildcard_constraints:
         size="[0-9]+",
     conda:
@@ -42,15 +42,15 @@ rule evaluate_embedding:
     input:
         unpack(embed_evaluate_inputs),
     output:
-        per_split="results/{dataset}/embed-{experiment}-{ehash}/fe{size}d-{mhash}/evaluation-{vhash}/classifiers_per_split.tsv.gz",
-        classifiers="results/{dataset}/embed-{experiment}-{ehash}/fe{size}d-{mhash}/evaluation-{vhash}/classifiers.tsv",
-        genes="results/{dataset}/embed-{experiment}-{ehash}/fe{size}d-{mhash}/evaluation-{vhash}/gene_neighbours.tsv",
-        imputation="results/{dataset}/embed-{experiment}-{ehash}/fe{size}d-{mhash}/evaluation-{vhash}/imputation.tsv",
-        coordinates="results/{dataset}/embed-{experiment}-{ehash}/fe{size}d-{mhash}/evaluation-{vhash}/coordinates.tsv.gz",
+        per_split=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{ehash}}/fe{{size}}d-{{mhash}}/evaluation-{{vhash}}/classifiers_per_split.tsv.gz",
+        classifiers=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{ehash}}/fe{{size}}d-{{mhash}}/evaluation-{{vhash}}/classifiers.tsv",
+        genes=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{ehash}}/fe{{size}}d-{{mhash}}/evaluation-{{vhash}}/gene_neighbours.tsv",
+        imputation=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{ehash}}/fe{{size}}d-{{mhash}}/evaluation-{{vhash}}/imputation.tsv",
+        coordinates=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{ehash}}/fe{{size}}d-{{mhash}}/evaluation-{{vhash}}/coordinates.tsv.gz",
     log:
         "logs/{dataset}/embed-{experiment}-{ehash}/fe{size}d-{mhash}/evaluation-{vhash}.log",
     benchmark:
-        "results/benchmarks/{dataset}/embed-{experiment}-{ehash}/fe{size}d-{mhash}/evaluation-{vhash}.tsv"
+        f"{RESULTS}/benchmarks/{{dataset}}/embed-{{experiment}}-{{ehash}}/fe{{size}}d-{{mhash}}/evaluation-{{vhash}}.tsv"
     wildcard_constraints:
         size="[0-9]+",
     conda:
@@ -72,7 +72,7 @@ rule report_embedding:
         unpack(embed_report_inputs),
     output:
         table=report_entry(
-            "results/{dataset}/embed-{experiment}-{ehash}/report-{chash}/classifier_table.tsv",
+            f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{ehash}}/report-{{chash}}/classifier_table.tsv",
             "embed_classifiers",
             "6. Embeddings",
             "{experiment}",
@@ -80,7 +80,7 @@ rule report_embedding:
             file="classifier table",
         ),
         gene_table=report_entry(
-            "results/{dataset}/embed-{experiment}-{ehash}/report-{chash}/gene_neighbours.tsv",
+            f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{ehash}}/report-{{chash}}/gene_neighbours.tsv",
             "embed_gene_neighbours",
             "6. Embeddings",
             "{experiment}",
@@ -88,7 +88,7 @@ rule report_embedding:
             file="gene neighbours",
         ),
         imputation=report_entry(
-            "results/{dataset}/embed-{experiment}-{ehash}/report-{chash}/imputation.tsv",
+            f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{ehash}}/report-{{chash}}/imputation.tsv",
             "embed_imputation",
             "6. Embeddings",
             "{experiment}",
@@ -96,7 +96,7 @@ rule report_embedding:
             file="imputation MAE",
         ),
         samples_fig=report_entry(
-            "results/{dataset}/embed-{experiment}-{ehash}/report-{chash}/sample_embeddings.png",
+            f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{ehash}}/report-{{chash}}/sample_embeddings.png",
             "embed_samples",
             "6. Embeddings",
             "{experiment}",
@@ -104,7 +104,7 @@ rule report_embedding:
             file="sample embeddings",
         ),
         markers_fig=report_entry(
-            "results/{dataset}/embed-{experiment}-{ehash}/report-{chash}/marker_genes.png",
+            f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{ehash}}/report-{{chash}}/marker_genes.png",
             "embed_markers",
             "6. Embeddings",
             "{experiment}",
@@ -112,7 +112,7 @@ rule report_embedding:
             file="marker genes",
         ),
         genes_fig=report_entry(
-            "results/{dataset}/embed-{experiment}-{ehash}/report-{chash}/gene_embedding.png",
+            f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{ehash}}/report-{{chash}}/gene_embedding.png",
             "embed_genes",
             "6. Embeddings",
             "{experiment}",
@@ -139,12 +139,12 @@ rule impute_missing:
     input:
         unpack(embed_impute_inputs),
     output:
-        values="results/{dataset}/embed-{experiment}-{ehash}/impute-{mhash}/imputed_missing.tsv.gz",
-        card="results/{dataset}/embed-{experiment}-{ehash}/impute-{mhash}/imputation_card.json",
+        values=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{ehash}}/impute-{{mhash}}/imputed_missing.tsv.gz",
+        card=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{ehash}}/impute-{{mhash}}/imputation_card.json",
     log:
         "logs/{dataset}/embed-{experiment}-{ehash}/impute-{mhash}.log",
     benchmark:
-        "results/benchmarks/{dataset}/embed-{experiment}-{ehash}/impute-{mhash}.tsv"
+        f"{RESULTS}/benchmarks/{{dataset}}/embed-{{experiment}}-{{ehash}}/impute-{{mhash}}.tsv"
     conda:
         "../../envs/embed.yaml"
     threads: EMBED["threads"]

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from gexflow.models.layers import mlp
+
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
 
 
@@ -58,13 +60,7 @@ class FactorizedNet(nn.Module):
         self.genes = nn.Embedding(n_genes, gene_dim)
         nn.init.normal_(self.samples.weight, 0.0, init_sd)
         nn.init.normal_(self.genes.weight, 0.0, init_sd)
-        layers: list[nn.Module] = []
-        width = sample_dim + gene_dim
-        for h in hidden:
-            layers += [nn.Linear(width, h), ACTIVATIONS[activation]()]
-            width = h
-        layers.append(nn.Linear(width, 1))
-        self.mlp = nn.Sequential(*layers)
+        self.mlp = mlp([sample_dim + gene_dim, *hidden, 1], activation=ACTIVATIONS[activation])
 
     def head(self, s_emb: torch.Tensor, g_idx: torch.Tensor) -> torch.Tensor:
         return self.mlp(torch.cat([s_emb, self.genes(g_idx)], dim=1)).squeeze(1)

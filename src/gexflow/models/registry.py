@@ -37,12 +37,14 @@ _MODELS = (
     ModelInfo("linear", "infer", "sklearn", "linear regression", ("models/regression.py",)),
     ModelInfo("ridge", "infer", "sklearn", "ridge", ("models/regression.py",)),
     ModelInfo("knn", "infer", "sklearn", "KNN", ("models/regression.py",)),
-    ModelInfo("dgex_mlp", "infer", "torch", "D-GEX MLP", ("models/regression.py",), gpu=True),
+    ModelInfo("dgex_mlp", "infer", "torch", "D-GEX MLP", ("models/layers.py", "models/regression.py"), gpu=True),
     # The same network learning ridge's residual (an ensemble with ridge; starts at ridge's predictions).
-    ModelInfo("dgex_residual", "infer", "torch", "D-GEX MLP + ridge", ("models/regression.py",), gpu=True),
+    ModelInfo("dgex_residual", "infer", "torch", "D-GEX MLP + ridge", ("models/layers.py", "models/regression.py"),
+              gpu=True),
     # Factorized gene and sample embeddings (issue 11) and the embeddings they are compared with
     # (fitted in evaluate_embedding, same dimension; "raw" is the expression data itself).
-    ModelInfo("factorized", "embed", "torch", "factorized embedding", ("models/embedding.py",), gpu=True),
+    ModelInfo("factorized", "embed", "torch", "factorized embedding", ("models/layers.py", "models/embedding.py"),
+              gpu=True),
     ModelInfo("pca", "embed", "sklearn", "PCA", ("metrics/embedding.py",)),  # metrics.embedding.baseline_embeddings
     ModelInfo("nmf", "embed", "sklearn", "NMF", ("metrics/embedding.py",)),
     ModelInfo("tsne", "embed", "sklearn", "t-SNE (transductive)", ("metrics/embedding.py",)),

@@ -157,18 +157,13 @@ def scheduled_lr(cfg: dict, epoch: int) -> float:
 
 
 def mlp(n_in: int, n_out: int, hidden, activation: str = "tanh", dropout: float = 0.0):
-    """D-GEX's network: hidden layers (tanh or ReLU, dropout after each), linear output."""
+    """D-GEX's network: hidden layers (tanh or ReLU, dropout after each), linear output; built by
+    the shared layers.mlp."""
     import torch.nn as nn
 
-    act = {"tanh": nn.Tanh, "relu": nn.ReLU}[activation]
-    layers, width = [], n_in
-    for h in hidden:
-        layers += [nn.Linear(width, h), act()]
-        if dropout:
-            layers.append(nn.Dropout(dropout))
-        width = h
-    layers.append(nn.Linear(width, n_out))
-    return nn.Sequential(*layers)
+    from gexflow.models.layers import mlp as build
+
+    return build([n_in, *hidden, n_out], activation={"tanh": nn.Tanh, "relu": nn.ReLU}[activation], dropout=dropout)
 
 
 class RegressionData:

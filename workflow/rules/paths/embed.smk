@@ -87,7 +87,9 @@ def embed_hash(exp):
 
 
 def embed_dir(exp):
-    return f"results/{EMBED_EXPERIMENTS[exp]['dataset']}/embed-{exp}-{embed_hash(exp)}"
+    return (
+        f"{RESULTS}/{EMBED_EXPERIMENTS[exp]['dataset']}/embed-{exp}-{embed_hash(exp)}"
+    )
 
 
 def embed_model_hash(exp, size):
