@@ -25,8 +25,9 @@ WGAN_CFG = dict(z_dim=8, generator_hidden=[32], critic_hidden=[32], optimiser="a
                 lr_generator=1e-3, lr_critic=1e-3, n_critic=2, gp_lambda=10.0, batch_size=16, epochs=30)
 CVAE_CFG = dict(latent_dim=4, hidden=[32], dropout=0.1, batchnorm=True, beta=1.0, warmup_epochs=5,
                 decoder_noise="learned", noise_sd=0.5, lr=1e-2, weight_decay=0.0, batch_size=16, epochs=30)
-DIFFUSION_CFG = dict(timesteps=50, sample_steps=10, prediction="x0", hidden=[32], time_dim=8, dropout=0.0, cond_dropout=0.2,
-                     guidance=[0.0, 1.0], clip=6.0, lr=1e-3, weight_decay=0.0, batch_size=16, epochs=30)
+DIFFUSION_CFG = dict(timesteps=50, sample_steps=10, prediction="x0", hidden=[32], time_dim=8, dropout=0.0,
+                     cond_dropout=0.2, guidance=[0.0, 1.0], clip=6.0, lr=1e-3, weight_decay=0.0, batch_size=16,
+                     epochs=30)
 
 
 def score_samples(score, codes, nums):

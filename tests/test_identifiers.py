@@ -82,3 +82,18 @@ def test_unknown_kegg_pathway_says_which_build_ships():
     var = pd.DataFrame({"symbol": ["TP53"], "entrez_id": ["7157"]}, index=["TP53"])
     with pytest.raises(InputError, match="hsa05224.*KEGG 2017.*GMT file.*references.source: remote"):
         selection.select_kegg(kegg, var, ["hsa05224"], kegg_file="results/references/download-embedded-x/k.tsv")
+
+
+def test_gene_lists_are_selected_by_symbol_entrez_or_id(tmp_path):
+    """A learned-landmark genes.tsv (gene_id, symbol, source) or a plain list, as `method: list`."""
+    var = pd.DataFrame({"symbol": ["TP53", "EGFR", "MYC"], "entrez_id": ["7157", "1956", "4609"]},
+                       index=["TP53", "EGFR", "MYC"])
+    learned = tmp_path / "genes.tsv"
+    pd.DataFrame({"gene_id": ["TP53", "MYC", "NOPE"], "symbol": ["TP53", "MYC", "NOPE"],
+                  "source": "learned"}).to_csv(learned, sep="\t", index=False)
+    genes, coverage = selection.select_list(learned, var)
+    assert genes["gene_id"].tolist() == ["TP53", "MYC"] and coverage["missing_genes"].iloc[0] == "NOPE"
+    plain = tmp_path / "list.txt"
+    plain.write_text("EGFR\nTP53\n")
+    genes, _ = selection.select_list(plain, var)
+    assert genes["gene_id"].tolist() == ["EGFR", "TP53"]

@@ -120,9 +120,10 @@ def _check_select_sets(sets: dict, config_file: str) -> None:
     for name, spec in sets.items():
         where = f"select.sets.{name}"
         method = spec["method"]
-        if method == "gmt" and not Path(spec.get("file", "")).is_file():
-            raise InputError(config_file, f"{where}.file", f"GMT file '{spec.get('file', '')}' does not exist",
-                             "give the path of a GMT file (name, description, genes; tab-separated)")
+        if method in ("gmt", "list") and not Path(spec.get("file", "")).is_file():
+            raise InputError(config_file, f"{where}.file", f"{method} file '{spec.get('file', '')}' does not exist",
+                             "give the path of a GMT file (name, description, genes; tab-separated)" if method == "gmt"
+                             else "give the path of a gene list (a genes.tsv, or one gene per line)")
         if method == "kegg" and not spec.get("pathways"):
             raise InputError(config_file, f"{where}.pathways", "required for `method: kegg`",
                              "list KEGG pathway ids, e.g. [hsa05211]")

@@ -150,7 +150,7 @@ def prdc_utility_figure(summary: pd.DataFrame, models: list[str], sizes: list[in
     ax.set_ylabel("balanced accuracy (test fold)", fontsize=8)
     ax.set_title("augmentation utility", fontsize=9)
     ax.legend(fontsize=6)
-    fig.suptitle(title, fontsize=9)
+    fig.suptitle(title, fontsize=9, wrap=True)
     fig.tight_layout()
     _write(fig, dest)
 

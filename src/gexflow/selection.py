@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+from pathlib import Path
 
 import pandas as pd
 
@@ -105,6 +106,31 @@ def select_gmt(gmt_path, var: pd.DataFrame, names: list[str] | None) -> tuple[pd
         genes.append(pd.DataFrame({"gene_id": found["gene_id"], "source": f"gmt:{name}"}))
     out = pd.concat(genes).groupby("gene_id", sort=False)["source"].agg(";".join).reset_index()
     return _with_symbols(out, var), pd.DataFrame(coverage)
+
+
+def select_list(path, var: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A gene list file: a gexflow genes.tsv (e.g. the learned landmarks an inference experiment
+    writes) or any TSV with a gene_id, symbol or entrez_id column, or one gene per line; mapped
+    onto the dataset by Entrez id, then symbol, then gene id."""
+    from gexflow.io import open_text
+
+    with open_text(path) as fh:
+        first = fh.readline().rstrip("\r\n").split("\t")
+    if any(c in first for c in ("gene_id", "symbol", "entrez_id")):
+        table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    else:
+        table = pd.read_csv(path, sep="\t", dtype=str, header=None, usecols=[0], names=["symbol"])
+    members = pd.DataFrame({"entrez_id": table.get("entrez_id", ""), "symbol": table.get("symbol", "")},
+                           index=table.index)
+    hit = map_to_dataset(members, var)
+    if "gene_id" in table.columns:
+        hit = hit.fillna(table["gene_id"].where(table["gene_id"].isin(var.index)))
+    found = hit.dropna().drop_duplicates()
+    missing = table.loc[hit.isna()].iloc[:, 0].astype(str)
+    coverage = pd.DataFrame([{"set": "list", "name": str(path), "in_set": len(table), "found_in_data": len(found),
+                              "missing": len(missing), "missing_genes": ",".join(missing)}])
+    return _with_symbols(pd.DataFrame({"gene_id": found.to_numpy(), "source": f"list:{Path(path).name}"}), var), \
+        coverage
 
 
 def select_l1000(landmarks: pd.DataFrame, var: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -18,9 +18,11 @@ def select_genes_stage(inputs: dict, spec: dict, *, genes_out, coverage_out, nam
     from gexflow import selection
 
     method = spec["method"]
-    if method in ("kegg", "l1000", "gmt"):
+    if method in ("kegg", "l1000", "gmt", "list"):
         var = read_h5ad(inputs["h5ad"], backed="r").var.copy()
-        if method == "gmt":
+        if method == "list":
+            genes, coverage = selection.select_list(inputs["file"], var)
+        elif method == "gmt":
             genes, coverage = selection.select_gmt(inputs["gmt"], var, spec.get("names"))
         elif method == "kegg":
             kegg = pd.read_csv(inputs["kegg"], sep="\t", dtype=str)

@@ -28,6 +28,9 @@ def select_inputs(wildcards):
     elif method == "gmt":
         inputs["h5ad"] = f"{filter_dir(ds)}/filtered.h5ad"
         inputs["gmt"] = SELECT_SETS[name]["file"]
+    elif method == "list":
+        inputs["h5ad"] = f"{filter_dir(ds)}/filtered.h5ad"
+        inputs["file"] = SELECT_SETS[name]["file"]
     else:
         parts = SELECT_SETS[name]["of"]
         inputs["parts"] = [f"{select_dir(ds, part)}/genes.tsv" for part in parts]
