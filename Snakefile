@@ -27,6 +27,7 @@ wildcard_constraints:
     model="|".join(MODELS),
     source="xena|gdc|gtex|cgga|geo",
     fold="[0-9]+",
+    point="[0-9]+",
     dhash=HASH,
     rhash=HASH,
     fhash=HASH,

@@ -115,6 +115,7 @@ def test_paired_interval_is_the_paired_t_interval():
     assert got["distinguishable"] == (ci.low > 0 or ci.high < 0)
     assert paired_interval([0.1, 0.12, 0.11, np.nan])["distinguishable"] is True  # NaN pair dropped
     assert paired_interval([0.1, -0.1])["distinguishable"] is False
+    assert paired_interval([0.1, 0.1])["distinguishable"] is False  # zero width: no evidence
     one = paired_interval([0.3])
     assert one["diff"] == 0.3 and np.isnan(one["ci_low"]) and one["distinguishable"] is False
 
@@ -128,8 +129,8 @@ def test_paired_differences_pair_models_on_the_same_fold():
     out = paired_differences(synthetic_per_fold, "gaussian").set_index(["model", "metric"])
     row = out.loc[("m", "within_gamma")]
     assert row["diff"] == pytest.approx(0.05) and row["n_pairs"] == 3
-    assert row["ci_low"] == pytest.approx(0.05) and row["distinguishable"]  # fold-wise, not order-wise
-    assert paired_text(row).startswith("+0.050 [+0.050, +0.050] distinguishable")
+    assert row["ci_low"] == pytest.approx(0.05)  # fold-wise, not order-wise
+    assert paired_text(row).startswith("+0.050 [+0.050, +0.050] not distinguishable")  # zero width
 
 
 def test_paired_differences_over_folds_and_seeds_and_the_ceiling_on_its_folds():

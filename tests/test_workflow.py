@@ -57,17 +57,30 @@ def test_snakefmt_clean():
 def test_default_config_dry_run(workdir):
     out = _ok(snakemake(workdir, "-n"))
     jobs = planned_jobs(out)
-    assert jobs["filter_normalise"] == 6
-    assert jobs["stage_embedded_bulk"] == 5 and jobs["stage_embedded_single_cell"] == 1
+    # 6 bulk/single-cell datasets of the earlier stages plus HSMM (single-cell, landmark inference)
+    assert jobs["filter_normalise"] == 7
+    assert jobs["stage_embedded_bulk"] == 5 and jobs["stage_embedded_single_cell"] == 2
     # 4 sets on kirc (kegg_glioma is restricted away), plus the sets the experiments ask for
-    assert jobs["call_degs"] == 2 and jobs["select_genes"] == 6
+    # (kegg_glioma on gbm_lgg, l1000 on pancan11 and hsmm)
+    assert jobs["call_degs"] == 2 and jobs["select_genes"] == 7
     assert jobs["write_manifest"] == 1
-    # 4 experiments: 7 + 5 + 5 + 7 models x 2 folds, pancan11 x 2 generator seeds, kirc_rcc's
-    # diffusion as a 2-point grid (train_grid_point + select_generator); one evaluation per model
-    # and the ceiling. kirc_rcc and kirc_deg share kirc's split (same label): 3 splits for 4 experiments
-    assert jobs["split_samples"] == 3 and jobs["train_generator"] == 6 * 2 + 5 * 2 + 5 * 2 * 2 + 7 * 2
+    # generators, 4 experiments: 7 + 5 + 5 + 7 models x 2 folds, pancan11 x 2 generator seeds,
+    # kirc_rcc's diffusion as a 2-point grid (train_grid_point + select_generator); one
+    # evaluation per model and the ceiling
+    assert jobs["train_generator"] == 6 * 2 + 5 * 2 + 5 * 2 * 2 + 7 * 2
     assert jobs["train_grid_point"] == 2 * 2 and jobs["select_generator"] == 2
     assert jobs["evaluate_generator"] == 28 and jobs["compare_generators"] == 4
+    # one split per dataset and label, shared by every model stage: kirc (kirc_rcc, kirc_deg),
+    # pancan11 cohort x condition (generators, inference, embedding), gbm_lgg, hsmm (Hours),
+    # gtex26 (tissue)
+    assert jobs["split_samples"] == 5
+    # landmark inference: pancan11 (5 models) and HSMM (L1000 and learned landmarks, 5 models
+    # each), 2 folds; learned landmarks per HSMM fold
+    assert jobs["train_inference_model"] == (5 + 2 * 5) * 2 and jobs["learn_landmarks"] == 2
+    assert jobs["evaluate_inference"] == 15 and jobs["compare_inference"] == 2
+    # embeddings: pancan11 and gtex26, 2 sizes, fold 0; the real missing values of pancan11
+    assert jobs["train_embedding"] == 4 and jobs["evaluate_embedding"] == 4
+    assert jobs["report_embedding"] == 2 and jobs["impute_missing"] == 1
 
 
 def test_full_gpu_config_dry_run(workdir):
@@ -77,6 +90,10 @@ def test_full_gpu_config_dry_run(workdir):
     # 4 experiments x 5 folds x 3 seeds: 6 models trained once, diffusion on a 2-point grid
     assert jobs["train_generator"] == 4 * 5 * 3 * 6 and jobs["evaluate_generator"] == 4 * 8
     assert jobs["train_grid_point"] == 4 * 5 * 3 * 2 and jobs["select_generator"] == 4 * 5 * 3
+    # inference: 5 folds x (pancan11 + HSMM L1000 + HSMM learned + KIRP) x 5 models
+    assert jobs["train_inference_model"] == 125 and jobs["learn_landmarks"] == 10
+    assert jobs["evaluate_inference"] == 25 and jobs["compare_inference"] == 3
+    assert jobs["train_embedding"] == 20 and jobs["evaluate_embedding"] == 4
 
 
 def test_end_to_end_tiny_config(workdir):

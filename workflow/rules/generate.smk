@@ -9,14 +9,14 @@ rule train_generator:
     input:
         unpack(train_inputs),
     output:
-        model="results/{dataset}/generate-{experiment}-{ehash}/{model}-{mhash}/fold_{fold}/model.pt",
-        synthetic="results/{dataset}/generate-{experiment}-{ehash}/{model}-{mhash}/fold_{fold}/synthetic.h5ad",
-        curve="results/{dataset}/generate-{experiment}-{ehash}/{model}-{mhash}/fold_{fold}/training_curve.tsv",
-        card="results/{dataset}/generate-{experiment}-{ehash}/{model}-{mhash}/fold_{fold}/model_card.json",
+        model=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{ehash}}/{{model}}-{{mhash}}/fold_{{fold}}/model.pt",
+        synthetic=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{ehash}}/{{model}}-{{mhash}}/fold_{{fold}}/synthetic.h5ad",
+        curve=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{ehash}}/{{model}}-{{mhash}}/fold_{{fold}}/training_curve.tsv",
+        card=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{ehash}}/{{model}}-{{mhash}}/fold_{{fold}}/model_card.json",
     log:
         "logs/{dataset}/generate-{experiment}-{ehash}/{model}-{mhash}/fold_{fold}.log",
     benchmark:
-        "results/benchmarks/{dataset}/generate-{experiment}-{ehash}/{model}-{mhash}/fold_{fold}.tsv"
+        f"{RESULTS}/benchmarks/{{dataset}}/generate-{{experiment}}-{{ehash}}/{{model}}-{{mhash}}/fold_{{fold}}.tsv"
     conda:
         "../../envs/generate.yaml"
     threads: GENERATE["threads"]
@@ -38,14 +38,14 @@ rule train_generator:
 # One point of a model's validation grid (generate.grid); select_generator picks among them.
 use rule train_generator as train_grid_point with:
     output:
-        model="results/{dataset}/generate-{experiment}-{ehash}/{model}-{mhash}/grid-{point}/fold_{fold}/model.pt",
-        synthetic="results/{dataset}/generate-{experiment}-{ehash}/{model}-{mhash}/grid-{point}/fold_{fold}/synthetic.h5ad",
-        curve="results/{dataset}/generate-{experiment}-{ehash}/{model}-{mhash}/grid-{point}/fold_{fold}/training_curve.tsv",
-        card="results/{dataset}/generate-{experiment}-{ehash}/{model}-{mhash}/grid-{point}/fold_{fold}/model_card.json",
+        model=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{ehash}}/{{model}}-{{mhash}}/grid-{{point}}/fold_{{fold}}/model.pt",
+        synthetic=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{ehash}}/{{model}}-{{mhash}}/grid-{{point}}/fold_{{fold}}/synthetic.h5ad",
+        curve=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{ehash}}/{{model}}-{{mhash}}/grid-{{point}}/fold_{{fold}}/training_curve.tsv",
+        card=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{ehash}}/{{model}}-{{mhash}}/grid-{{point}}/fold_{{fold}}/model_card.json",
     log:
         "logs/{dataset}/generate-{experiment}-{ehash}/{model}-{mhash}/grid-{point}/fold_{fold}.log",
     benchmark:
-        "results/benchmarks/{dataset}/generate-{experiment}-{ehash}/{model}-{mhash}/grid-{point}/fold_{fold}.tsv"
+        f"{RESULTS}/benchmarks/{{dataset}}/generate-{{experiment}}-{{ehash}}/{{model}}-{{mhash}}/grid-{{point}}/fold_{{fold}}.tsv"
     params:
         experiment=lambda w: experiment_spec(w.experiment),
         settings=point_settings,
@@ -61,9 +61,9 @@ rule select_generator:
     input:
         unpack(grid_select_inputs),
     output:
-        synthetic="results/{dataset}/generate-{experiment}-{ehash}/{model}-{mhash}/fold_{fold}/selected/synthetic.h5ad",
-        curve="results/{dataset}/generate-{experiment}-{ehash}/{model}-{mhash}/fold_{fold}/selected/training_curve.tsv",
-        card="results/{dataset}/generate-{experiment}-{ehash}/{model}-{mhash}/fold_{fold}/selected/model_card.json",
+        synthetic=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{ehash}}/{{model}}-{{mhash}}/fold_{{fold}}/selected/synthetic.h5ad",
+        curve=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{ehash}}/{{model}}-{{mhash}}/fold_{{fold}}/selected/training_curve.tsv",
+        card=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{ehash}}/{{model}}-{{mhash}}/fold_{{fold}}/selected/model_card.json",
     log:
         "logs/{dataset}/generate-{experiment}-{ehash}/{model}-{mhash}/fold_{fold}.select.log",
     conda:
@@ -81,11 +81,11 @@ rule evaluate_generator:
     input:
         unpack(evaluate_inputs),
     output:
-        metrics="results/{dataset}/generate-{experiment}-{ehash}/{model}-{mhash}/evaluation-{vhash}/metrics.tsv",
+        metrics=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{ehash}}/{{model}}-{{mhash}}/evaluation-{{vhash}}/metrics.tsv",
     log:
         "logs/{dataset}/generate-{experiment}-{ehash}/{model}-{mhash}/evaluation-{vhash}.log",
     benchmark:
-        "results/benchmarks/{dataset}/generate-{experiment}-{ehash}/{model}-{mhash}/evaluation-{vhash}.tsv"
+        f"{RESULTS}/benchmarks/{{dataset}}/generate-{{experiment}}-{{ehash}}/{{model}}-{{mhash}}/evaluation-{{vhash}}.tsv"
     conda:
         "../../envs/generate.yaml"
     resources:
@@ -106,7 +106,7 @@ rule compare_generators:
         unpack(compare_inputs),
     output:
         long=report_entry(
-            "results/{dataset}/generate-{experiment}-{ehash}/compare-{chash}/comparison.tsv",
+            f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{ehash}}/compare-{{chash}}/comparison.tsv",
             "comparison",
             "4. Generators",
             "{experiment}",
@@ -114,7 +114,7 @@ rule compare_generators:
             file="all metrics, per model",
         ),
         table=report_entry(
-            "results/{dataset}/generate-{experiment}-{ehash}/compare-{chash}/comparison_table.tsv",
+            f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{ehash}}/compare-{{chash}}/comparison_table.tsv",
             "comparison_table",
             "4. Generators",
             "{experiment}",
@@ -122,7 +122,7 @@ rule compare_generators:
             file="comparison table",
         ),
         paired=report_entry(
-            "results/{dataset}/generate-{experiment}-{ehash}/compare-{chash}/paired_differences.tsv",
+            f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{ehash}}/compare-{{chash}}/paired_differences.tsv",
             "paired_differences",
             "4. Generators",
             "{experiment}",
@@ -130,7 +130,7 @@ rule compare_generators:
             file="paired differences vs the baseline (95% CI)",
         ),
         within_distances=report_entry(
-            "results/{dataset}/generate-{experiment}-{ehash}/compare-{chash}/within_class_distances.png",
+            f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{ehash}}/compare-{{chash}}/within_class_distances.png",
             "within_class_distances",
             "4. Generators",
             "{experiment}",
@@ -138,7 +138,7 @@ rule compare_generators:
             file="within-class distance matrices",
         ),
         prdc_utility=report_entry(
-            "results/{dataset}/generate-{experiment}-{ehash}/compare-{chash}/prdc_utility.png",
+            f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{ehash}}/compare-{{chash}}/prdc_utility.png",
             "prdc_utility",
             "4. Generators",
             "{experiment}",
@@ -146,7 +146,7 @@ rule compare_generators:
             file="PRDC and augmentation utility",
         ),
         distances=report_entry(
-            "results/{dataset}/generate-{experiment}-{ehash}/compare-{chash}/distance_matrices.png",
+            f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{ehash}}/compare-{{chash}}/distance_matrices.png",
             "distance_matrices",
             "4. Generators",
             "{experiment}",
@@ -154,7 +154,7 @@ rule compare_generators:
             file="distance matrices",
         ),
         distributions=report_entry(
-            "results/{dataset}/generate-{experiment}-{ehash}/compare-{chash}/distributions.png",
+            f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{ehash}}/compare-{{chash}}/distributions.png",
             "distributions",
             "4. Generators",
             "{experiment}",
@@ -162,7 +162,7 @@ rule compare_generators:
             file="distributions",
         ),
         pca=report_entry(
-            "results/{dataset}/generate-{experiment}-{ehash}/compare-{chash}/pca.png",
+            f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{ehash}}/compare-{{chash}}/pca.png",
             "pca",
             "4. Generators",
             "{experiment}",
@@ -170,7 +170,7 @@ rule compare_generators:
             file="PCA",
         ),
         curves=report_entry(
-            "results/{dataset}/generate-{experiment}-{ehash}/compare-{chash}/training_curves.png",
+            f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{ehash}}/compare-{{chash}}/training_curves.png",
             "training_curves",
             "4. Generators",
             "{experiment}",

@@ -422,8 +422,9 @@ def compare_stage(inputs: dict, *, metrics: list, synthetic: list, curves: list,
         pick = {k: card[k] for k in ("guidance",) if k in card}
         pick.update(card.get("grid_choice", {}))
         if pick:
+            seed = f" seed {card['generator_seed']}" if card.get("generator_seed") is not None else ""
             chosen.setdefault(card["model"], []).append(
-                f"fold {card['fold']}: " + ", ".join(f"{k}={v}" for k, v in sorted(pick.items())))
+                f"fold {card['fold']}{seed}: " + ", ".join(f"{k}={v}" for k, v in sorted(pick.items())))
     table = comparison_table(summary, models, fit_seconds, paired if baseline in models else None,
                              {m: "; ".join(v) for m, v in chosen.items()})
     direction = pd.DataFrame([{"model": "(better)", **table_metrics(summary["metric"].unique()),

@@ -60,7 +60,7 @@ def experiment_hash(exp):
 
 def experiment_dir(exp):
     return (
-        f"results/{EXPERIMENTS[exp]['dataset']}/generate-{exp}-{experiment_hash(exp)}"
+        f"{RESULTS}/{EXPERIMENTS[exp]['dataset']}/generate-{exp}-{experiment_hash(exp)}"
     )
 
 
