@@ -107,7 +107,8 @@ def test_end_to_end_tiny_config(workdir):
     h5ads = [p for p in manifest["outputs"] if p.endswith("filtered.h5ad")]
     assert len(h5ads) == 2
     assert sum(p.endswith("volcano.png") for p in manifest["outputs"]) == 1
-    assert sum(p.endswith("genes.tsv") for p in manifest["outputs"]) == 4
+    assert sum(p.endswith("genes.tsv") and "/select-" in p for p in manifest["outputs"]) == 4
+    assert sum(p.endswith("genes.tsv") and "/learned-" in p for p in manifest["outputs"]) == 2  # per fold
     for path, digest in {**manifest["outputs"], **manifest["run_records"]}.items():
         assert sha256_file(workdir / path) == digest
     assert manifest["run_records"] and all(Path(p).name in RUN_RECORDS for p in manifest["run_records"])
@@ -153,8 +154,13 @@ def test_end_to_end_tiny_config(workdir):
     # 7 models x 2 folds; the diffusion model on a 2-point grid (tests/config/tiny.yaml)
     gen_all = {"split_samples": 1, "train_generator": 12, "train_grid_point": 4, "select_generator": 2,
                "evaluate_generator": 8, "compare_generators": 1}
-    assert jobs == {"filter_normalise": 1, "call_degs": 1, "select_genes": 4, **gen_all, "write_manifest": 1,
-                    "all": 1}, jobs
+    # landmark inference (tests/config/tiny.yaml: 5 models x L1000 and learned landmarks x 2 folds,
+    # one predict job) and the embedding (one size, fold 0) on the same filtered data
+    infer_all = {"learn_landmarks": 2, "train_inference_model": 20, "evaluate_inference": 10,
+                 "compare_inference": 1, "predict_targets": 1}
+    embed_all = {"train_embedding": 1, "evaluate_embedding": 1, "report_embedding": 1}
+    assert jobs == {"filter_normalise": 1, "call_degs": 1, "select_genes": 4, **gen_all, **infer_all, **embed_all,
+                    "write_manifest": 1, "all": 1}, jobs
     # A DEG setting reruns the DEG call and the selections built on it, not KEGG/L1000 or the filter.
     cfg4 = copy_tiny_config(workdir, "cfg4.yaml", **{"deg.alpha": 0.01})
     jobs = planned_jobs(_ok(snakemake(workdir, "-n", "--configfile", cfg4)))

@@ -126,14 +126,12 @@ def effective_filter(ds):
 
 
 def filter_spec(ds):
-    """What the filter reads of a dataset entry: all but its DEG overrides and description (so a
-    DEG setting of one dataset reruns neither its filter nor anything of another dataset).
-    """
-    return {
-        k: v
-        for k, v in DATASETS[ds].items()
-        if k not in ("deg", "split", "description")
-    }
+    """What the filter reads of a dataset entry: all but its DEG and split overrides and its
+    description, so such a setting of one dataset reruns neither its filter nor anything of
+    another dataset. Sorted: reordering keys in a config file is no change (Snakemake compares
+    params as text)."""
+    skip = ("deg", "split", "description")
+    return {k: v for k, v in sorted(DATASETS[ds].items()) if k not in skip}
 
 
 def filter_hash(ds):
