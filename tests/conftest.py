@@ -47,6 +47,10 @@ def copy_tiny_config(workdir, name="config.yaml", **edits):
     return path
 
 
+# Edits for tests about the data stages or the DAG itself: no model stage runs (each model stage
+# has its own end-to-end test; running all of them in every workflow test would triple CI time).
+MODEL_STAGES_OFF = {"generate.run": [], "infer.run": [], "embed.run": []}
+
 _DELETE = object()
 DELETE = _DELETE
 

@@ -18,6 +18,7 @@ from gexflow.manifest import RUN_RECORDS
 from conftest import (
     KIRC_SAMPLES,
     KIRC_SUBSET,
+    MODEL_STAGES_OFF,
     REPO,
     SNAKEMAKE,
     assert_same_run_records,
@@ -324,7 +325,7 @@ def test_xena_download_rule_matches_embedded_data(workdir, tmp_path):
                "condition_column": "condition", "patient_column": "patient_barcode",
                "categorical_covariates": ["condition", "gender"], "numerical_covariates": ["age_at_diagnosis_years"]}
     with serve_directory(served) as base:
-        cfg = copy_tiny_config(workdir, **{
+        cfg = copy_tiny_config(workdir, **MODEL_STAGES_OFF, **{
             "download.urls.xena_expression": base + "/download/TCGA.{cohort}.sampleMap%252FHiSeqV2.gz",
             "download.urls.xena_clinical": base + "/download/{cohort}_clinicalMatrix.gz",
             "datasets.kirc_xena": xena_ds, "run.datasets": ["kirc_subset", "kirc_xena"]})
@@ -359,11 +360,11 @@ def test_remote_references_give_the_same_gene_lists(workdir, tmp_path):
     served = tmp_path / "served"
     _remote_references_fixture(served)
     sets = {"rcc": {"method": "kegg", "pathways": ["hsa05211"]}, "lm": {"method": "l1000"}}
-    emb_cfg = copy_tiny_config(workdir, "embedded.yaml",
+    emb_cfg = copy_tiny_config(workdir, "embedded.yaml", **MODEL_STAGES_OFF,
                                **{"run.datasets": ["kirc_subset"], "deg.datasets": [], "select.sets": sets})
     _ok(snakemake(workdir, "--cores", 2, "--configfile", emb_cfg))
     with serve_directory(served) as base:
-        cfg = copy_tiny_config(workdir, "remote.yaml", **{
+        cfg = copy_tiny_config(workdir, "remote.yaml", **MODEL_STAGES_OFF, **{
             "run.datasets": ["kirc_subset"], "deg.datasets": [], "references.source": "remote",
             "select.sets": {"rcc": {"method": "kegg", "pathways": ["hsa05211"]}, "lm": {"method": "l1000"}},
             "download.urls.kegg_rest": base, "download.urls.l1000_gene_info": base + "/gene_info.txt.gz"})
@@ -383,7 +384,7 @@ def test_killed_run_is_picked_up_by_rerun_incomplete(workdir, tmp_path_factory):
     import signal
     import time
 
-    cfg = copy_tiny_config(workdir, **{"run.datasets": ["kirc_subset", "pbmc68k"]})
+    cfg = copy_tiny_config(workdir, **{"run.datasets": ["kirc_subset", "pbmc68k"], "infer.run": [], "embed.run": []})
     cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "1", "--configfile", str(cfg)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     marker_dir = workdir / ".snakemake" / "incomplete"
@@ -408,7 +409,8 @@ def test_killed_run_is_picked_up_by_rerun_incomplete(workdir, tmp_path_factory):
     reference = tmp_path_factory.mktemp("uninterrupted")
     for name in ("resources", "src", "tests", "config"):
         os.symlink(REPO / name, reference / name)
-    ref_cfg = copy_tiny_config(reference, **{"run.datasets": ["kirc_subset", "pbmc68k"]})
+    ref_cfg = copy_tiny_config(reference, **{"run.datasets": ["kirc_subset", "pbmc68k"], "infer.run": [],
+                                             "embed.run": []})
     _ok(snakemake(reference, "--cores", 2, "--configfile", ref_cfg))
     a = json.loads((workdir / "results/pipeline_info/manifest.json").read_text())
     b = json.loads((reference / "results/pipeline_info/manifest.json").read_text())

@@ -16,6 +16,11 @@ from gexflow.io import sha256_file
 
 from conftest import REPO, assert_same_run_records, copy_tiny_config, snakemake
 
+# The data stages and the generators (training jobs with checkpoints and run records) on the
+# cluster; the landmark and embedding stages use the same rule machinery and run in their own
+# end-to-end tests.
+SLURM_SCOPE = {"infer.run": [], "embed.run": []}
+
 pytestmark = [pytest.mark.slurm, pytest.mark.workflow]
 CLUSTER = REPO / "tests/slurm/cluster.sh"
 REQUIRED = os.environ.get("GEXFLOW_REQUIRE_SYSTEM_TESTS") == "1"  # set by .ci/run: CI must run it
@@ -41,7 +46,7 @@ def cluster():
 
 
 def test_slurm_run_matches_local_run(cluster, workdir, tmp_path_factory):
-    cfg = copy_tiny_config(workdir)
+    cfg = copy_tiny_config(workdir, **SLURM_SCOPE)
     # A hard timeout: a misconfigured status query can leave the plugin waiting forever.
     r = snakemake(workdir, "--configfile", cfg, "--workflow-profile", REPO / "profiles/slurm",
                   "--slurm-no-account", "--slurm-status-command", "squeue",
@@ -55,7 +60,7 @@ def test_slurm_run_matches_local_run(cluster, workdir, tmp_path_factory):
     local = tmp_path_factory.mktemp("local")
     for name in ("resources", "src", "tests", "config"):
         os.symlink(REPO / name, local / name)
-    r = snakemake(local, "--cores", 2, "--configfile", copy_tiny_config(local))
+    r = snakemake(local, "--cores", 2, "--configfile", copy_tiny_config(local, **SLURM_SCOPE))
     assert r.returncode == 0, r.stderr[-4000:]
 
     on_slurm = json.loads((workdir / "results/pipeline_info/manifest.json").read_text())
