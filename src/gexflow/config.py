@@ -211,24 +211,31 @@ def _check_split_sizes(config: dict, config_file: str) -> None:
                                  "(label) / exclude them (the dataset's `exclude`)")
 
 
-def _check_generate(config: dict, config_file: str) -> None:
-    from gexflow.models.registry import MODELS, trainable
-
-    gen = config.get("generate", {"run": []})
-    experiments = gen.get("experiments", {})
-    models = trainable("generate")
-    for name in gen["run"]:
+def running_experiments(config: dict, stage: str, config_file: str):
+    """(name, experiment, its config path, its dataset entry) of each experiment a model stage
+    runs; a run name or dataset that does not exist is an error. Only the experiments that run
+    are checked: a config merged over the default carries its other entries."""
+    sec = config.get(stage, {"run": []})
+    experiments = sec.get("experiments", {})
+    for name in sec["run"]:
         if name not in experiments:
-            raise InputError(config_file, "generate.run", f"'{name}' is not a key of generate.experiments",
+            raise InputError(config_file, f"{stage}.run", f"'{name}' is not a key of {stage}.experiments",
                              f"use one of: {', '.join(experiments) or '(none defined)'}")
-    # Only the experiments that run: a config merged over the default carries its other entries.
-    for name in gen["run"]:
-        exp = experiments[name]
-        where = f"generate.experiments.{name}"
+    for name in sec["run"]:
+        exp, where = experiments[name], f"{stage}.experiments.{name}"
         ds = config["datasets"].get(exp["dataset"])
         if ds is None:
             raise InputError(config_file, f"{where}.dataset", f"'{exp['dataset']}' is not a key of `datasets`",
                              f"use one of: {', '.join(config['datasets'])}")
+        yield name, exp, where, ds
+
+
+def _check_generate(config: dict, config_file: str) -> None:
+    from gexflow.models.registry import MODELS, trainable
+
+    gen = config.get("generate", {"run": []})
+    models = trainable("generate")
+    for name, exp, where, ds in running_experiments(config, "generate", config_file):
         if ds["kind"] != "bulk":
             raise InputError(config_file, f"{where}.dataset", f"'{exp['dataset']}' is single-cell",
                              "generators run on bulk datasets")
@@ -261,16 +268,7 @@ def _check_infer(config: dict, config_file: str) -> None:
     inf = config.get("infer", {"run": []})
     experiments = inf.get("experiments", {})
     models = trainable("infer")
-    for name in inf["run"]:
-        if name not in experiments:
-            raise InputError(config_file, "infer.run", f"'{name}' is not a key of infer.experiments",
-                             f"use one of: {', '.join(experiments) or '(none defined)'}")
-    for name in inf["run"]:
-        exp = experiments[name]
-        where = f"infer.experiments.{name}"
-        if exp["dataset"] not in config["datasets"]:
-            raise InputError(config_file, f"{where}.dataset", f"'{exp['dataset']}' is not a key of `datasets`",
-                             f"use one of: {', '.join(config['datasets'])}")
+    for name, exp, where, _ in running_experiments(config, "infer", config_file):
         sets = config["select"]["sets"]
         if exp["landmarks"] not in sets:
             raise InputError(config_file, f"{where}.landmarks", f"'{exp['landmarks']}' is not a set under select.sets",
@@ -328,18 +326,7 @@ def _check_embed(config: dict, config_file: str) -> None:
     """embed: experiments that run name a bulk dataset, an existing gene set (or `all`), label
     columns of its sample sheet, and sizes >= 1; run_folds fits the split."""
     emb = config.get("embed", {"run": []})
-    experiments = emb.get("experiments", {})
-    for name in emb["run"]:
-        if name not in experiments:
-            raise InputError(config_file, "embed.run", f"'{name}' is not a key of embed.experiments",
-                             f"use one of: {', '.join(experiments) or '(none defined)'}")
-    for name in emb["run"]:
-        exp = experiments[name]
-        where = f"embed.experiments.{name}"
-        ds = config["datasets"].get(exp["dataset"])
-        if ds is None:
-            raise InputError(config_file, f"{where}.dataset", f"'{exp['dataset']}' is not a key of `datasets`",
-                             f"use one of: {', '.join(config['datasets'])}")
+    for name, exp, where, ds in running_experiments(config, "embed", config_file):
         if ds["kind"] != "bulk":
             raise InputError(config_file, f"{where}.dataset", f"'{exp['dataset']}' is single-cell",
                              "embedding experiments run on bulk datasets")
