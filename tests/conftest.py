@@ -64,6 +64,16 @@ def assert_same_run_records(dir_a, dir_b, records_a: dict, records_b: dict):
         assert run_record_content(Path(dir_a) / path) == run_record_content(Path(dir_b) / path), path
 
 
+def planned_jobs(output: str) -> dict:
+    """Parse the 'Job stats' table of a dry run into {rule: count}."""
+    import re
+
+    m = re.search(r"Job stats:\n.*?\n-+\s+-+\n(.*?)\ntotal", output, re.S)
+    if not m:
+        return {}
+    return {name: int(n) for name, n in (line.split() for line in m.group(1).strip().splitlines())}
+
+
 def have_snakemake():
     return shutil.which(SNAKEMAKE) is not None
 

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, snakemake
+from conftest import REPO, planned_jobs, snakemake
 
 pytestmark = pytest.mark.workflow
 
@@ -26,13 +26,6 @@ pytestmark = pytest.mark.workflow
 def _ok(r):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
     return r.stdout + r.stderr
-
-
-def jobs_of(out: str) -> dict:
-    import re
-
-    m = re.search(r"Job stats:\n.*?\n-+\s+-+\n(.*?)\ntotal", out, re.S)
-    return {n: int(c) for n, c in (line.split() for line in m.group(1).strip().splitlines())} if m else {}
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +135,6 @@ def test_one_cohorts_deg_setting_reruns_nothing_of_the_other(cohorts):
     changed = work / "changed.yaml"
     changed.write_text(yaml.safe_dump(cfg))
     out = _ok(snakemake(work, "-n", "--configfile", changed))
-    assert jobs_of(out) == {"call_degs": 1, "write_manifest": 1, "all": 1}, jobs_of(out)
+    assert planned_jobs(out) == {"call_degs": 1, "write_manifest": 1, "all": 1}, planned_jobs(out)
     outputs = [line for line in out.splitlines() if line.strip().startswith("output:")]
     assert outputs and not any("my_cohort" in line for line in outputs)

@@ -3,7 +3,6 @@
 import gzip
 import json
 import os
-import re
 import subprocess
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from conftest import (
     SNAKEMAKE,
     assert_same_run_records,
     copy_tiny_config,
+    planned_jobs,
     serve_directory,
     snakemake,
 )
@@ -33,14 +33,6 @@ pytestmark = pytest.mark.workflow
 def _ok(result):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
     return result.stdout + result.stderr
-
-
-def planned_jobs(output: str) -> dict:
-    """Parse the 'Job stats' table of a dry run into {rule: count}."""
-    m = re.search(r"Job stats:\n.*?\n-+\s+-+\n(.*?)\ntotal", output, re.S)
-    if not m:
-        return {}
-    return {name: int(n) for name, n in (line.split() for line in m.group(1).strip().splitlines())}
 
 
 def test_lint_is_clean():
