@@ -230,11 +230,27 @@ def running_experiments(config: dict, stage: str, config_file: str):
         yield name, exp, where, ds
 
 
-def _check_generate(config: dict, config_file: str) -> None:
+def _check_folds_and_models(config: dict, stage: str, name: str, exp: dict, ds: dict, config_file: str, *,
+                            default_run_folds: int, epochs: int) -> None:
+    """A model stage's experiment: run_folds fits its split (the `split` section, the dataset's,
+    the experiment's), its per-model settings name known models, torch models have settings."""
     from gexflow.models.registry import MODELS, trainable
 
-    gen = config.get("generate", {"run": []})
-    models = trainable("generate")
+    sec, where, models = config[stage], f"{stage}.experiments.{name}", trainable(stage)
+    folds = {**config.get("split", {}), **ds.get("split", {}), **exp.get("split", {})}.get("folds", 5)
+    if sec.get("run_folds", default_run_folds) > folds:
+        raise InputError(config_file, f"{stage}.run_folds", f"{sec['run_folds']} folds to run of the {folds} "
+                         f"of experiment {name}'s split", f"set {stage}.run_folds <= split.folds")
+    for model in exp.get("settings", {}):
+        if model not in models:
+            raise InputError(config_file, f"{where}.settings.{model}", "unknown model", f"use {', '.join(models)}")
+    for model in exp.get("models", sec.get("models", [])):
+        if MODELS[model].kind == "torch" and model not in sec.get("settings", {}):
+            raise InputError(config_file, f"{stage}.settings.{model}", "missing (its epochs are required)",
+                             f"add `{model}: {{epochs: {epochs}}}` under {stage}.settings")
+
+
+def _check_generate(config: dict, config_file: str) -> None:
     for name, exp, where, ds in running_experiments(config, "generate", config_file):
         if ds["kind"] != "bulk":
             raise InputError(config_file, f"{where}.dataset", f"'{exp['dataset']}' is single-cell",
@@ -247,28 +263,15 @@ def _check_generate(config: dict, config_file: str) -> None:
             raise InputError(config_file, f"{where}.genes",
                              f"DEG set on '{exp['dataset']}', which is not in deg.datasets",
                              f"add {exp['dataset']} to deg.datasets or choose another gene set")
-        folds = {**config.get("split", {}), **ds.get("split", {}), **exp.get("split", {})}.get("folds", 5)
-        if gen.get("run_folds", 1) > folds:
-            raise InputError(config_file, "generate.run_folds", f"{gen['run_folds']} folds to run of the {folds} "
-                             f"of experiment {name}'s split", "set generate.run_folds <= split.folds")
-        for model in exp.get("settings", {}):
-            if model not in models:
-                raise InputError(config_file, f"{where}.settings.{model}", "unknown model", f"use {', '.join(models)}")
-        for model in exp.get("models", gen.get("models", [])):
-            if MODELS[model].kind == "torch" and model not in gen.get("settings", {}):
-                raise InputError(config_file, f"generate.settings.{model}", "missing (its epochs are required)",
-                                 f"add `{model}: {{epochs: 300}}` under generate.settings")
+        _check_folds_and_models(config, "generate", name, exp, ds, config_file, default_run_folds=1, epochs=300)
 
 
 def _check_infer(config: dict, config_file: str) -> None:
     """infer: experiments that run name existing datasets, landmark sets and models; predict jobs
     name a running experiment, one of its models and a fold that is trained."""
-    from gexflow.models.registry import MODELS, trainable
-
     inf = config.get("infer", {"run": []})
     experiments = inf.get("experiments", {})
-    models = trainable("infer")
-    for name, exp, where, _ in running_experiments(config, "infer", config_file):
+    for name, exp, where, ds in running_experiments(config, "infer", config_file):
         sets = config["select"]["sets"]
         if exp["landmarks"] not in sets:
             raise InputError(config_file, f"{where}.landmarks", f"'{exp['landmarks']}' is not a set under select.sets",
@@ -276,17 +279,7 @@ def _check_infer(config: dict, config_file: str) -> None:
         if sets[exp["landmarks"]]["method"] == "deg" and exp["dataset"] not in config["deg"]["datasets"]:
             raise InputError(config_file, f"{where}.landmarks", f"DEG set on '{exp['dataset']}', not in deg.datasets",
                              f"add {exp['dataset']} to deg.datasets or choose another landmark set")
-        folds = {**config.get("split", {}), **exp.get("split", {})}.get("folds", 5)
-        if inf.get("run_folds", 2) > folds:
-            raise InputError(config_file, "infer.run_folds", f"{inf['run_folds']} folds to run of the {folds} "
-                             f"of experiment {name}'s split", "set infer.run_folds <= split.folds")
-        for model in exp.get("settings", {}):
-            if model not in models:
-                raise InputError(config_file, f"{where}.settings.{model}", "unknown model", f"use {', '.join(models)}")
-        for model in exp.get("models", inf.get("models", [])):
-            if MODELS[model].kind == "torch" and model not in inf.get("settings", {}):
-                raise InputError(config_file, f"infer.settings.{model}", "missing (its epochs are required)",
-                                 f"add `{model}: {{epochs: 100}}` under infer.settings")
+        _check_folds_and_models(config, "infer", name, exp, ds, config_file, default_run_folds=2, epochs=100)
         if exp.get("learned_landmarks") and "learned" not in inf:
             raise InputError(config_file, "infer.learned", f"missing, but {where}.learned_landmarks is true",
                              "add `learned: {epochs: 100, hidden: [256], group_lasso: 0.01}` under infer")
