@@ -16,7 +16,8 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 
 
-# One global block: names that become paths, registry model names, 8-hex-digit stage hashes.
+# One global block: names that become paths, registry model names, and the 8-hex-digit hashes
+# that name stage directories (each wildcard says what it hashes).
 HASH = "[0-9a-f]{8}"
 
 
@@ -24,20 +25,27 @@ wildcard_constraints:
     dataset="[A-Za-z0-9][A-Za-z0-9_-]*",
     selection="[A-Za-z0-9_]+",
     experiment="[A-Za-z0-9_]+",
+    name="[A-Za-z0-9_]+",
     model="|".join(MODELS),
     source="xena|gdc|gtex|cgga|geo",
+    lmset="landmarks|learned",
     fold="[0-9]+",
     point="[0-9]+",
-    dhash=HASH,
-    rhash=HASH,
-    fhash=HASH,
-    ghash=HASH,
-    shash=HASH,
-    splithash=HASH,
-    ehash=HASH,
-    mhash=HASH,
-    vhash=HASH,
-    chash=HASH,
+    size="[0-9]+",
+    download_hash=HASH,
+    references_hash=HASH,
+    filter_hash=HASH,
+    deg_hash=HASH,
+    select_hash=HASH,
+    split_hash=HASH,
+    experiment_hash=HASH,
+    model_hash=HASH,
+    evaluation_hash=HASH,
+    compare_hash=HASH,
+    learned_hash=HASH,
+    predict_hash=HASH,
+    report_hash=HASH,
+    impute_hash=HASH,
 
 
 include: "workflow/rules/paths/download.smk"

@@ -3,17 +3,7 @@
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821 (for --sdm conda envs)
-from gexflow.runner import run_step  # noqa: E402
-from gexflow.stages.generate import evaluate_stage  # noqa: E402
+from gexflow.runner import run_rule  # noqa: E402
+from gexflow.stages.generate import evaluate_generator  # noqa: E402
 
-
-def main(smk):
-    p = smk.params
-    inputs = {k: smk.input[k] for k in ("h5ad", "genes", "split")}
-    inputs["synthetic"] = list(smk.input.get("synthetic", []))
-    evaluate_stage(inputs, exp=p.experiment, model=smk.wildcards.model, folds=list(p.folds),
-                   evaluation=dict(p.evaluation), seed=p.seed, out=smk.output.metrics,
-                   runs=[tuple(r) for r in getattr(p, "runs", [])] or None)
-
-
-run_step(snakemake, main)  # noqa: F821
+run_rule(snakemake, evaluate_generator)  # noqa: F821

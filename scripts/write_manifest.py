@@ -3,12 +3,7 @@
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821 (for --sdm conda envs)
-from gexflow.runner import run_step  # noqa: E402
-from gexflow.stages.report import write_manifest_stage  # noqa: E402
+from gexflow.runner import run_rule  # noqa: E402
+from gexflow.stages.report import write_manifest  # noqa: E402
 
-
-def main(smk):
-    write_manifest_stage(smk.params.config, list(smk.input), smk.output.manifest)
-
-
-run_step(snakemake, main)  # noqa: F821
+run_rule(snakemake, write_manifest)  # noqa: F821

@@ -24,17 +24,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from gexflow.errors import InputError
+from gexflow.errors import DownloadError, InputError
 from gexflow.io import atomic_path, sha256_file, write_tsv
 
 log = logging.getLogger("gexflow.download")
 
 # HTTP statuses worth retrying: the server or a proxy may recover; 4xx other than these will not.
 RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
-
-
-class DownloadError(RuntimeError):
-    pass
 
 
 def fetch(url: str, dest, *, sha256: str | None = None, retries: int = 3, timeout: float = 60.0,

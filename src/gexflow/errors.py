@@ -17,3 +17,8 @@ class InputError(Exception):
         if origin is None:
             return self
         return InputError(origin, self.field, f"{self.problem} (read from its staged copy {self.file})", self.fix)
+
+
+class DownloadError(RuntimeError):
+    """A download that failed for a reason the user can act on; its message is one line naming the
+    URL, the config field and the fix."""

@@ -110,12 +110,25 @@ class ZScore:
     sd: np.ndarray
 
     @classmethod
-    def fit(cls, X_train: np.ndarray) -> "ZScore":
-        """Fit on the training split only: validation/test statistics must not leak into the model."""
-        mean = X_train.mean(axis=0)
-        sd = X_train.std(axis=0, ddof=0)
+    def fit(cls, X_train: np.ndarray, *, centre_only: bool = False, missing: bool = False,
+            min_sd: float = 0.0) -> "ZScore":
+        """Fit on the training split only: validation/test statistics must not leak into the model.
+        `missing`: statistics of the observed (non-NaN) entries of each gene; `centre_only`: SD 1
+        (values centred per gene, scale kept); an SD at or below `min_sd` becomes 1."""
+        mean = np.nanmean(X_train, axis=0) if missing else X_train.mean(axis=0)
+        if centre_only:
+            sd = np.ones(X_train.shape[1])
+        else:
+            sd = np.nanstd(X_train, axis=0) if missing else X_train.std(axis=0, ddof=0)
         # A gene constant in training carries no signal; dividing by 1 keeps it at 0 instead of NaN.
-        return cls(mean, np.where(sd > 0, sd, 1.0))
+        return cls(mean, np.where(sd > min_sd, sd, 1.0))
+
+    def to_dict(self) -> dict:
+        return {"mean": self.mean.tolist(), "sd": self.sd.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ZScore":
+        return cls(np.asarray(d["mean"], dtype=np.float64), np.asarray(d["sd"], dtype=np.float64))
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         return (X - self.mean) / self.sd
@@ -204,3 +217,73 @@ def qc_single_cell_linear(adata, params: dict, file="matrix"):
 
 def steps_table(steps: list[FilterStep]) -> pd.DataFrame:
     return pd.DataFrame([s.__dict__ for s in steps])
+
+
+def missing_value_genes(expression_file, samples, known_genes: set, scale: str, log_offset=None) -> pd.DataFrame:
+    """The genes of a staged genes x samples matrix that have missing values in `samples` and are
+    not among `known_genes` (the filter dropped them for those values: `missing_values: drop_genes`),
+    as samples x genes on log2(x+1), NaN where missing."""
+    from gexflow.io import read_table, verify_sidecar
+
+    verify_sidecar(expression_file)
+    raw = read_table(expression_file, "expression matrix", "rebuild it: `snakemake --forcerun` its download rule",
+                     index_col=0, low_memory=False)
+    raw.index = raw.index.astype(str)
+    raw = raw.apply(pd.to_numeric, errors="coerce")  # the filter checked every cell; NaN = a missing value
+    absent = [s for s in samples if s not in raw.columns]
+    if absent:
+        raise InputError(expression_file, "columns", f"{len(absent)} filtered samples are not in the staged matrix "
+                         f"(e.g. {absent[0]})", "rerun the download and filter stages")
+    gaps = raw.loc[raw[list(samples)].isna().any(axis=1), list(samples)]
+    gaps = gaps.loc[~gaps.index.isin(known_genes)]
+    G = to_log2p1(gaps.to_numpy(dtype=np.float64).T, scale, log_offset=log_offset, file=expression_file)
+    return pd.DataFrame(G, index=pd.Index(samples, name="sample_id"), columns=gaps.index)
+
+
+def filter_single_cell(matrix_file, ds: dict, params: dict):
+    """A staged single-cell AnnData through QC: linear values (FPKM/TPM) or counts / normalised
+    input; covariates present; a `symbol` per gene. Returns (adata, steps)."""
+    import anndata as ad
+
+    from gexflow.io import verify_sidecar
+
+    verify_sidecar(matrix_file)  # the staged copy
+    try:
+        adata = ad.read_h5ad(matrix_file)
+    except Exception as e:  # h5py/anndata raise many types for a bad file
+        raise InputError(matrix_file, "(whole file)", f"cannot be read as AnnData ({type(e).__name__}: {e})",
+                         "point the dataset's `matrix` at an .h5ad file") from None
+    if ds["scale"] == "linear":  # FPKM/TPM: depth-normalised already, not counts
+        adata, steps, reason = qc_single_cell_linear(adata, params, file=matrix_file)
+    else:
+        adata, steps, reason = qc_single_cell(adata, params, file=matrix_file)
+    for col in ds.get("categorical_covariates", []):
+        if col not in adata.obs.columns:
+            raise InputError(matrix_file, f"obs.{col}", "covariate column not found in the AnnData obs",
+                             f"use one of: {', '.join(adata.obs.columns[:10])}")
+    if "symbol" not in adata.var.columns:
+        adata.var["symbol"] = adata.var_names.astype(str)
+    adata.var.index.name = "gene_id"
+    adata.uns["gexflow_qc_reason"] = reason
+    return adata, steps
+
+
+# Scales whose values are >= 0 by definition, so log2(x + 1) of them is too.
+NON_NEGATIVE_SCALES = ("counts", "linear", "log2p1", "log2_offset")
+
+
+def check_stored_values(adata, ds: dict, file) -> None:
+    """The matrix as it will be stored (float32): every value finite, and none negative where the
+    input scale makes that impossible (values outside the scale would pass silently otherwise)."""
+    X = np.asarray(adata.X.toarray() if hasattr(adata.X, "toarray") else adata.X, dtype=np.float32)
+    bad = ~np.isfinite(X)
+    what = "is not finite"
+    if not bad.any() and ds["kind"] == "bulk" and ds["scale"] in NON_NEGATIVE_SCALES:
+        bad = X < 0
+        what = "is negative"
+    if bad.any():
+        r, c = (int(i[0]) for i in np.nonzero(bad))
+        raise InputError(file, str(adata.obs_names[r]), f"{int(bad.sum())} values are out of range after bringing "
+                         f"`scale: {ds['scale']}` to log2(x+1) as float32: the value of gene {adata.var_names[c]} "
+                         f"{what} ({X[r, c]})", "correct those values in the matrix, or set the dataset's `scale` "
+                         "to the one the values are on (log values that may be negative: `log_unknown`)")

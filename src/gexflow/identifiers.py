@@ -134,3 +134,66 @@ def check_mapping_rate(mapping: pd.DataFrame, id_type: str, floor: float, file) 
                          f"set the dataset's `gene_id_type` to one of {', '.join(ID_TYPES)} (probes also need "
                          "`probe_annotation`), or lower `min_mapped_fraction`")
 
+
+
+def map_matrix_ids(X: pd.DataFrame, genes: pd.DataFrame, ds: dict, entrez_map, file):
+    """Map a matrix's gene ids (the dataset's `gene_id_type`); probes are collapsed to genes here,
+    on the input scale. Returns (matrix, gene table, per-id mapping); refuses a mapping rate below
+    `min_mapped_fraction`."""
+    import logging
+
+    log = logging.getLogger("gexflow.identifiers")
+    id_type = ds.get("gene_id_type", "symbol")
+    ref = read_reference(entrez_map)
+    if id_type == "probe":
+        pa = ds["probe_annotation"]
+        ann = read_probe_annotation(pa["file"], pa.get("id_column", "ID"), pa.get("symbol_column", "Gene symbol"),
+                                    pa.get("entrez_column", "Gene ID"))
+        mapping = map_probes(genes.index, ann)
+    else:
+        symbols = genes[ds["gene_symbol_column"]] if ds.get("gene_symbol_column") else None
+        mapping = map_ids(genes.index, id_type, ref, symbols)
+    check_mapping_rate(mapping, id_type, ds.get("min_mapped_fraction", 0.5), file)
+    counts = mapping["status"].value_counts()
+    log.info("%s: gene ids as %s: %d mapped, %d unmapped, %d ambiguous", file, id_type, counts.get("mapped", 0),
+             counts.get("unmapped", 0), counts.get("ambiguous", 0))
+    if id_type == "probe":
+        rule = ds.get("probe_collapse", "max_mean")
+        Xg, table = collapse_probes(X.to_numpy(), mapping, rule)
+        log.info("%s: %d mapped probes collapsed to %d genes (%s); unmapped and ambiguous probes dropped", file,
+                 counts.get("mapped", 0), Xg.shape[1], rule)
+        return pd.DataFrame(Xg, index=X.index, columns=table.index), table, mapping
+    return X, genes, mapping
+
+
+def gene_table(genes: pd.DataFrame, ds: dict, entrez_map, mapping: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The AnnData var of the kept genes: gene ids as index, `symbol`, `entrez_id`, the dataset's
+    annotation columns (and, for probes, the probes each gene was collapsed from)."""
+    ids = genes.index.astype(str)
+    var = pd.DataFrame(index=pd.Index(ids, name="gene_id"))
+    id_type = ds.get("gene_id_type", "symbol")
+    if id_type in ("ensembl", "symbol_entrez", "probe"):
+        source = genes if id_type == "probe" else mapping.loc[ids]
+        for col in ds.get("annotation_columns", []):  # per probe: gone once probes are collapsed
+            if col in genes.columns:
+                var[col] = genes[col].astype(str).to_numpy()
+        var["symbol"] = source["symbol"].astype(str).to_numpy()
+        var["entrez_id"] = source["entrez_id"].astype(str).to_numpy()
+        if id_type == "probe":
+            var["probes"] = genes["probes"].to_numpy()
+        return var
+    for col in ds.get("annotation_columns", []):
+        var[col] = genes[col].astype(str).to_numpy()
+    emap = pd.read_csv(entrez_map, sep="\t", dtype=str, usecols=["entrez_id", "symbol"])
+    if ds.get("gene_symbol_column"):
+        var["symbol"] = genes[ds["gene_symbol_column"]].astype(str).to_numpy()
+    elif id_type == "entrez":
+        var["symbol"] = ids.map(dict(zip(emap["entrez_id"], emap["symbol"]))).fillna("")
+    else:
+        var["symbol"] = ids
+    if "entrez_id" not in var.columns:
+        if id_type == "entrez":
+            var["entrez_id"] = ids
+        else:
+            var["entrez_id"] = var["symbol"].map(dict(zip(emap["symbol"], emap["entrez_id"]))).fillna("")
+    return var

@@ -68,24 +68,79 @@ def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
 
 
 def write_tsv(df: pd.DataFrame, dest, index: bool = False) -> None:
+    """A TSV (gzipped for a .gz name, byte-reproducibly: no time stamp or file name in the gzip
+    header), with its sha256 recorded beside it so that the job reading it can verify it."""
+    text = df.to_csv(sep="\t", index=index).encode()
+    data = gzip.compress(text, mtime=0) if str(dest).endswith(".gz") else text
     with atomic_path(dest) as tmp:
-        df.to_csv(tmp, sep="\t", index=index, compression="gzip" if str(dest).endswith(".gz") else None)
+        tmp.write_bytes(data)
+    write_sidecar(dest, data)
 
 
 def write_json(obj, dest) -> None:
+    data = (json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n").encode()
     with atomic_path(dest) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+        tmp.write_bytes(data)
+    write_sidecar(dest, data)
 
 
-# The rule that writes each intermediate .h5ad: a damaged one names the step to force-rerun.
-H5AD_PRODUCERS = {"filtered.h5ad": "filter_normalise", "synthetic.h5ad": "train_generator",
-                  "matrix.h5ad": "stage_embedded_single_cell"}
+# The rule that writes each intermediate: a damaged one names the job to rerun. By file name, or
+# (for names several rules write) by the name's directory prefix.
+PRODUCERS = {"filtered.h5ad": "filter_normalise", "synthetic.h5ad": "train_generator",
+             "matrix.h5ad": "stage_embedded_single_cell", "split.tsv": "split_samples", "degs.tsv": "call_degs",
+             "predictions.h5ad": "train_inference_model", "embedding.h5ad": "train_embedding",
+             "gene_embedding.h5ad": "train_embedding", "masked_entries.tsv.gz": "train_embedding",
+             "per_gene.tsv": "evaluate_inference", "kegg_pathways.tsv": "stage_embedded_references",
+             "l1000_landmarks.tsv": "stage_embedded_references"}
+PRODUCER_DIRS = {"learned-": "learn_landmarks", "select-": "select_genes", "evaluation-": "the evaluation rule",
+                 "split-": "split_samples", "release-": "the release rule"}
+
+
+def producer_of(path) -> str:
+    """The rule whose job writes `path` (for the fix of a damaged-file message)."""
+    path = Path(path)
+    if path.name in PRODUCERS:
+        return PRODUCERS[path.name]
+    for part in reversed(path.parts[:-1]):
+        for prefix, rule in PRODUCER_DIRS.items():
+            if part.startswith(prefix):
+                return rule
+    return "the rule that wrote it"
 
 
 def sidecar(path) -> Path:
     """The sha256 recorded beside an intermediate when it was written."""
     path = Path(path)
     return path.with_name(f".{path.name}.sha256")
+
+
+def write_sidecar(dest, data: bytes | None = None) -> None:
+    """Record the sha256 of `dest` (of `data`, the bytes just written there, when given)."""
+    digest = hashlib.sha256(data).hexdigest() if data is not None else sha256_file(dest)
+    with atomic_path(sidecar(dest)) as tmp:
+        tmp.write_text(digest + "\n")
+
+
+def rebuild_fix(path, producer: str | None = None) -> str:
+    rule = producer or producer_of(path)
+    return (f"rebuild it: `snakemake --forcerun {rule}` (with your usual --configfile), or delete the file and "
+            "rerun")
+
+
+def verify_sidecar(path, producer: str | None = None, required: bool = True) -> None:
+    """Check an intermediate against the sha256 recorded when it was written. A changed file, or
+    (when `required`) a missing record, is damage: one line naming the job that rebuilds it."""
+    path = Path(path)
+    fix = rebuild_fix(path, producer)
+    record = sidecar(path)
+    if not record.exists():
+        if required:
+            raise InputError(path, "(whole file)", f"has no integrity record ({record.name}): it was not written "
+                             "by the job that should have written it, or the record was deleted", fix)
+        return
+    if sha256_file(path) != record.read_text().strip():
+        raise InputError(path, "(whole file)", "changed or damaged since it was written (sha256 differs from the "
+                         f"one recorded in {record.name})", fix)
 
 
 def write_h5ad(adata, dest) -> None:
@@ -98,20 +153,32 @@ def write_h5ad(adata, dest) -> None:
 
 def read_h5ad(path, backed=None):
     """Read an intermediate AnnData, checking it against the sha256 recorded when it was written;
-    a damaged or truncated file stops with one line naming the step that rebuilds it."""
+    a damaged, truncated or unrecorded file stops with one line naming the step that rebuilds it."""
     import anndata as ad
 
     path = Path(path)
-    rule = H5AD_PRODUCERS.get(path.name, "the rule that wrote it")
-    fix = f"rebuild it: `snakemake --forcerun {rule}` (with your usual --configfile), or delete the file and rerun"
-    recorded = sidecar(path).read_text().strip() if sidecar(path).exists() else None
-    if recorded is not None and sha256_file(path) != recorded:
-        raise InputError(path, "(whole file)", "changed or damaged since it was written (sha256 differs from the "
-                         f"one recorded in {sidecar(path).name})", fix)
+    verify_sidecar(path)
     try:
         return ad.read_h5ad(path, backed=backed)
     except Exception as e:  # h5py and anndata raise many types for a damaged file
-        raise InputError(path, "(whole file)", f"cannot be read as AnnData ({type(e).__name__}: {e})", fix) from None
+        raise InputError(path, "(whole file)", f"cannot be read as AnnData ({type(e).__name__}: {e})",
+                         rebuild_fix(path)) from None
+
+
+def read_json(path) -> dict:
+    """A JSON record another job wrote (a model card), verified against its sha256 record."""
+    verify_sidecar(path)
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(path, "(whole file)", f"is not valid JSON ({e})", rebuild_fix(path)) from None
+
+
+def read_intermediate(path, **kwargs) -> pd.DataFrame:
+    """A TSV another job wrote (verified against its sha256 record, then read; `dtype=str` etc.
+    pass through to pandas)."""
+    verify_sidecar(path)
+    return read_table(path, "intermediate table", rebuild_fix(path), **kwargs)
 
 
 def _json_default(o):

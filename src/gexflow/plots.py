@@ -389,3 +389,45 @@ def gene_embedding_figure(G: np.ndarray, groups: dict, dest, *, title: str) -> N
     ax.set_title(_wrap(title, 80), fontsize=8)
     fig.tight_layout()
     _write(fig, dest)
+
+
+def generator_figures(X, split, classes, synthetic: dict, syn_classes: dict, symbols, summary: pd.DataFrame,
+                      curves: dict, outputs: dict, *, exp_name: str, note: str, figure_genes: int,
+                      n_folds: int) -> None:
+    """Every figure of a generator comparison, drawn from fold 0: distance matrices of the most
+    variable genes (overall and within the largest class), distributions, PCA overlay, PRDC and
+    utility, training curves. `synthetic` / `syn_classes`: model -> fold-0 samples / their classes."""
+    from gexflow.models.registry import CEILING
+
+    train, _val, test = split
+    models = list(synthetic)
+    order = np.argsort(-X[train].var(axis=0), kind="stable")
+    top = np.sort(order[:min(figure_genes, X.shape[1])])
+    six = order[:min(6, X.shape[1])]
+    suffix = f" — {note}" if note else ""
+
+    def mean_of(model, metric):
+        r = summary[(summary.model == model) & (summary.metric == metric)]["mean"]
+        return float(r.iloc[0]) if len(r) else float("nan")
+
+    distance_matrix_figure(X[test][:, top], {m: s[:, top] for m, s in synthetic.items()}, [symbols[i] for i in top],
+                           outputs["distances"], title=f"{exp_name}, fold 0: {len(top)} most variable genes; "
+                           f"real-vs-real gamma ceiling {mean_of(CEILING, 'gamma'):.3f}{suffix}")
+    distribution_figure(X[test][:, six], {m: s[:, six] for m, s in synthetic.items()}, [symbols[i] for i in six],
+                        outputs["distributions"], title=f"{exp_name}, fold 0: test samples vs synthetic{suffix}")
+    pca_overlay_figure(X[train], X[test], synthetic, outputs["pca"],
+                       title=f"{exp_name}, fold 0: PCA of the real training split{suffix}")
+    big = pd.Series(classes[test]).value_counts().index[0]  # the largest class of the test fold
+    in_test, in_train = test[classes[test] == big], train[classes[train] == big]
+    within = np.sort(np.argsort(-X[in_train].var(axis=0), kind="stable")[:min(figure_genes, X.shape[1])])
+    syn_within = {m: s[syn_classes[m] == big][:, within] for m, s in synthetic.items()}
+    distance_matrix_figure(X[in_test][:, within], syn_within, [symbols[i] for i in within], outputs["within_distances"],
+                           title=f"{exp_name}, fold 0, within class {big} ({len(in_test)} test samples): "
+                           f"{len(within)} most variable genes in the class; within-class gamma ceiling "
+                           f"{mean_of(CEILING, 'within_gamma'):.3f}{suffix}")
+    sizes = sorted(int(m.split("_")[1]) for m in summary["metric"].unique() if m.startswith("utility_"))
+    prdc_utility_figure(summary, [CEILING, *models], sizes, outputs["prdc_utility"],
+                        title=f"{exp_name}: PRDC (PCA of the real training split) and augmentation utility, "
+                        f"mean over {n_folds} folds{suffix}")
+    training_curves_figure(curves, outputs["curves"], title=f"{exp_name}, fold 0: training curves (validation "
+                           "within-class gamma selects the checkpoint)")

@@ -27,18 +27,6 @@ def _carve(idx: np.ndarray, strata, groups, fraction: float, seed: int) -> tuple
     return idx[rest], idx[part]
 
 
-def train_val_test(strata, groups, *, val_fraction: float, test_fraction: float, seed: int, what="samples") -> Split:
-    """Train / validation / test indices; validation is for model selection, test is touched once."""
-    strata, groups = np.asarray(strata).astype(str), np.asarray(groups).astype(str)
-    if len(np.unique(groups)) < 3:
-        raise InputError(what, "patient", f"only {len(np.unique(groups))} patients: cannot make train, validation "
-                         "and test parts", "use a dataset with more patients")
-    idx = np.arange(len(strata))
-    rest, test = _carve(idx, strata, groups, test_fraction, seed)
-    train, val = _carve(rest, strata, groups, val_fraction / (1 - test_fraction), seed + 1)
-    return Split(np.sort(train), np.sort(val), np.sort(test))
-
-
 def k_folds(strata, groups, *, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """K (train, held-out) folds, stratified by condition and grouped by patient."""
     strata, groups = np.asarray(strata).astype(str), np.asarray(groups).astype(str)
@@ -77,15 +65,48 @@ def split_table(sample_ids, labels, groups, splits: list[Split]) -> pd.DataFrame
     return table
 
 
+def check_split_table(table: pd.DataFrame, split_tsv) -> None:
+    """What a split must be: one row per sample, every fold column's roles in {train, val, test},
+    every fold with all three parts, and no patient (group) in two roles of one fold."""
+    fix = f"rebuild it: `snakemake --forcerun split_samples` (or delete {split_tsv} and rerun)"
+    for col in ("sample_id", "class", "group"):
+        if col not in table.columns:
+            raise InputError(split_tsv, col, "column missing from the split table", fix)
+    dup = table["sample_id"][table["sample_id"].duplicated()]
+    if len(dup):
+        raise InputError(split_tsv, "sample_id", f"{len(dup)} samples appear more than once (e.g. {dup.iloc[0]})", fix)
+    folds = [c for c in table.columns if c.startswith("fold_")]
+    if not folds:
+        raise InputError(split_tsv, "fold_0", "no fold column", fix)
+    for col in folds:
+        bad = ~table[col].isin(ROLES)
+        if bad.any():
+            raise InputError(split_tsv, col, f"role '{table.loc[bad, col].iloc[0]}' of sample "
+                             f"{table.loc[bad, 'sample_id'].iloc[0]} is not one of {', '.join(ROLES)}", fix)
+        missing = [r for r in ROLES if not (table[col] == r).any()]
+        if missing:
+            raise InputError(split_tsv, col, f"no {missing[0]} samples", fix)
+        per_group = table.groupby("group")[col].nunique()
+        mixed = per_group[per_group > 1]
+        if len(mixed):
+            raise InputError(split_tsv, col, f"patient {mixed.index[0]} is in more than one part of the fold "
+                             "(patient leakage between train, validation and test)", fix)
+
+
 def read_split(split_tsv, sample_ids, fold: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(train, val, test) row indices into `sample_ids` for one fold of a split file."""
-    table = pd.read_csv(split_tsv, sep="\t", dtype=str).set_index("sample_id")
+    """(train, val, test) row indices into `sample_ids` for one fold of a split file, after its
+    integrity record and its structure are checked (check_split_table)."""
+    from gexflow.io import read_intermediate
+
+    table = read_intermediate(split_tsv, dtype=str, keep_default_na=False)
+    check_split_table(table, split_tsv)
+    table = table.set_index("sample_id")
     col = f"fold_{fold}"
     if col not in table.columns:
         raise InputError(split_tsv, col, "fold not in the split table", "rerun split_samples with more folds")
     role = table[col].reindex(pd.Index(sample_ids).astype(str))
     if role.isna().any():
         raise InputError(split_tsv, "sample_id", "split table does not match the dataset's samples",
-                         "rerun split_samples")
+                         "rebuild it: `snakemake --forcerun split_samples`")
     role = role.to_numpy()
     return tuple(np.flatnonzero(role == r) for r in ROLES)

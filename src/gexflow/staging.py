@@ -10,7 +10,7 @@ import shutil
 import pandas as pd
 
 from gexflow.errors import InputError
-from gexflow.io import atomic_path, expected_sha256, sha256_file, write_tsv
+from gexflow.io import atomic_path, expected_sha256, sha256_file, write_sidecar, write_tsv
 
 log = logging.getLogger("gexflow.staging")
 
@@ -66,6 +66,7 @@ def stage_file(src, dest, sums_file, compress: bool = False) -> None:
                 shutil.copyfileobj(fi, fo)
         else:
             shutil.copyfile(src, tmp)
+    write_sidecar(dest)
 
 
 KEGG_RENAME = {"symbol_orghs_2022": "symbol"}

@@ -1,14 +1,15 @@
 # DEG stage: Wilcoxon signed-rank (paired) / rank-sum (unpaired), per-gene exact p-values,
 # Bonferroni or BH (statsmodels), fold change on the linear scale, volcano plot.
-# Paths, input functions and targets: workflow/rules/paths/deg.smk.
+# Input functions and targets: workflow/rules/paths/deg.smk.
 
 
 rule call_degs:
     input:
         unpack(deg_inputs),
+        code=code("call_degs"),
     output:
         table=report_entry(
-            f"{RESULTS}/{{dataset}}/deg-{{ghash}}/degs.tsv",
+            f"{RESULTS}/{{dataset}}/deg-{{deg_hash}}/degs.tsv",
             "degs",
             "2. DEGs",
             "{dataset}",
@@ -16,7 +17,7 @@ rule call_degs:
             file="DEG table",
         ),
         summary=report_entry(
-            f"{RESULTS}/{{dataset}}/deg-{{ghash}}/summary.tsv",
+            f"{RESULTS}/{{dataset}}/deg-{{deg_hash}}/summary.tsv",
             "deg_summary",
             "2. DEGs",
             "{dataset}",
@@ -24,7 +25,7 @@ rule call_degs:
             file="DEG summary",
         ),
         volcano=report_entry(
-            f"{RESULTS}/{{dataset}}/deg-{{ghash}}/volcano.png",
+            f"{RESULTS}/{{dataset}}/deg-{{deg_hash}}/volcano.png",
             "volcano",
             "2. DEGs",
             "{dataset}",
@@ -32,16 +33,15 @@ rule call_degs:
             figure="volcano plot",
         ),
     log:
-        "logs/{dataset}/deg-{ghash}.log",
+        "logs/{dataset}/deg-{deg_hash}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/{{dataset}}/deg-{{ghash}}.tsv"
+        f"{RESULTS}/benchmarks/{{dataset}}/deg-{{deg_hash}}.tsv"
     conda:
         "../../envs/deg.yaml"
     resources:
         mem_mb=4000,
         runtime="30m",
     params:
-        dataset=lambda w: DATASETS[w.dataset],
-        deg=lambda w: deg_settings(w.dataset),
+        job=lambda w: PATHS.deg_params(w.dataset),
     script:
         "../../scripts/call_degs.py"

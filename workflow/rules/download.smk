@@ -1,49 +1,46 @@
 # Download stage: `source: embedded` checks and stages the shipped files; download_dataset (one
 # rule for every remote {source}) and the reference rules fetch from the public endpoints in
 # config `download.urls` (timeouts, retries, cache, sha256, atomic).
-# Paths, input functions and targets: workflow/rules/paths/download.smk.
+# Input functions and targets: workflow/rules/paths/download.smk.
 
 
 rule stage_embedded_bulk:
     input:
-        matrix=lambda w: dataset_config(w)["matrix"],
-        samples=lambda w: dataset_config(w)["samples"],
-        sums=lambda w: checksum_file(dataset_config(w)["matrix"]),
+        unpack(embedded_inputs),
+        code=code("stage_embedded_bulk"),
     output:
-        expression=f"{RESULTS}/{{dataset}}/download-embedded-{{dhash}}/expression.tsv.gz",
-        samples=f"{RESULTS}/{{dataset}}/download-embedded-{{dhash}}/samples.tsv",
+        expression=f"{RESULTS}/{{dataset}}/download-embedded-{{download_hash}}/expression.tsv.gz",
+        samples=f"{RESULTS}/{{dataset}}/download-embedded-{{download_hash}}/samples.tsv",
     log:
-        "logs/{dataset}/download-embedded-{dhash}.log",
+        "logs/{dataset}/download-embedded-{download_hash}.log",
     conda:
         "../../envs/download.yaml"
     resources:
         mem_mb=500,
         runtime="5m",
     params:
-        stage_hash=lambda w: check_hash(download_hash(w.dataset), w.dhash, w.dataset),
+        job=dataset_job,
     script:
-        "../../scripts/stage_embedded.py"
+        "../../scripts/stage_embedded_bulk.py"
 
 
 rule stage_embedded_single_cell:
     input:
-        matrix=lambda w: dataset_config(w)["matrix"],
-        samples=lambda w: dataset_config(w).get("samples", []),
-        sums=lambda w: checksum_file(dataset_config(w)["matrix"]),
+        unpack(embedded_inputs),
+        code=code("stage_embedded_single_cell"),
     output:
-        matrix=f"{RESULTS}/{{dataset}}/download-embedded-{{dhash}}/matrix.h5ad",
+        matrix=f"{RESULTS}/{{dataset}}/download-embedded-{{download_hash}}/matrix.h5ad",
     log:
-        "logs/{dataset}/download-embedded-{dhash}.log",
+        "logs/{dataset}/download-embedded-{download_hash}.log",
     conda:
         "../../envs/download.yaml"
     resources:
         mem_mb=500,
         runtime="5m",
     params:
-        stage_hash=lambda w: check_hash(download_hash(w.dataset), w.dhash, w.dataset),
-        dataset=dataset_config,
+        job=dataset_job,
     script:
-        "../../scripts/stage_embedded.py"
+        "../../scripts/stage_embedded_single_cell.py"
 
 
 DOWNLOAD_RESOURCES = {  # GDC and GTEx matrices are large
@@ -58,23 +55,21 @@ DOWNLOAD_RESOURCES = {  # GDC and GTEx matrices are large
 rule download_dataset:
     input:
         unpack(download_inputs),
+        code=code("download_dataset"),
     output:
-        expression=f"{RESULTS}/{{dataset}}/download-{{source}}-{{dhash}}/expression.tsv.gz",
-        samples=f"{RESULTS}/{{dataset}}/download-{{source}}-{{dhash}}/samples.tsv",
+        expression=f"{RESULTS}/{{dataset}}/download-{{source}}-{{download_hash}}/expression.tsv.gz",
+        samples=f"{RESULTS}/{{dataset}}/download-{{source}}-{{download_hash}}/samples.tsv",
     log:
-        "logs/{dataset}/download-{source}-{dhash}.log",
+        "logs/{dataset}/download-{source}-{download_hash}.log",
     conda:
         "../../envs/download.yaml"
     resources:
         mem_mb=lambda w: DOWNLOAD_RESOURCES[w.source]["mem_mb"],
         runtime=lambda w: DOWNLOAD_RESOURCES[w.source]["runtime"],
     params:
-        urls=lambda w: source_urls(w.dataset),
-        download=config["download"],
-        tissues=lambda w: dataset_config(w).get("tissues"),
-        stage_hash=lambda w: check_hash(download_hash(w.dataset), w.dhash, w.dataset),
+        job=dataset_job,
     script:
-        "../../scripts/download_source.py"
+        "../../scripts/download_dataset.py"
 
 
 rule stage_embedded_references:
@@ -83,55 +78,55 @@ rule stage_embedded_references:
         l1000=config["references"]["l1000"],
         entrez_map=config["references"]["entrez_map"],
         sums=checksum_file(config["references"]["kegg"]),
+        code=code("stage_embedded_references"),
     output:
-        kegg=f"{RESULTS}/references/download-embedded-{{rhash}}/kegg_pathways.tsv",
-        l1000=f"{RESULTS}/references/download-embedded-{{rhash}}/l1000_landmarks.tsv",
+        kegg=f"{RESULTS}/references/download-embedded-{{references_hash}}/kegg_pathways.tsv",
+        l1000=f"{RESULTS}/references/download-embedded-{{references_hash}}/l1000_landmarks.tsv",
     log:
-        "logs/references/download-embedded-{rhash}.log",
+        "logs/references/download-embedded-{references_hash}.log",
     conda:
         "../../envs/download.yaml"
     resources:
         mem_mb=500,
         runtime="5m",
     params:
-        stage_hash=lambda w: check_hash(references_hash(), w.rhash, "references"),
+        job=references_job,
     script:
-        "../../scripts/stage_references.py"
+        "../../scripts/stage_embedded_references.py"
 
 
 rule download_kegg:
     input:
         entrez_map=config["references"]["entrez_map"],
+        code=code("download_kegg"),
     output:
-        kegg=f"{RESULTS}/references/download-remote-{{rhash}}/kegg_pathways.tsv",
+        kegg=f"{RESULTS}/references/download-remote-{{references_hash}}/kegg_pathways.tsv",
     log:
-        "logs/references/download-kegg-{rhash}.log",
+        "logs/references/download-kegg-{references_hash}.log",
     conda:
         "../../envs/download.yaml"
     resources:
         mem_mb=1000,
         runtime="15m",
     params:
-        urls=kegg_urls(),
-        download=config["download"],
-        stage_hash=lambda w: check_hash(references_hash(), w.rhash, "references"),
+        job=references_job,
     script:
-        "../../scripts/download_source.py"
+        "../../scripts/download_kegg.py"
 
 
 rule download_l1000:
+    input:
+        code=code("download_l1000"),
     output:
-        l1000=f"{RESULTS}/references/download-remote-{{rhash}}/l1000_landmarks.tsv",
+        l1000=f"{RESULTS}/references/download-remote-{{references_hash}}/l1000_landmarks.tsv",
     log:
-        "logs/references/download-l1000-{rhash}.log",
+        "logs/references/download-l1000-{references_hash}.log",
     conda:
         "../../envs/download.yaml"
     resources:
         mem_mb=1000,
         runtime="15m",
     params:
-        urls=[config["download"]["urls"]["l1000_gene_info"]],
-        download=config["download"],
-        stage_hash=lambda w: check_hash(references_hash(), w.rhash, "references"),
+        job=references_job,
     script:
-        "../../scripts/download_source.py"
+        "../../scripts/download_l1000.py"

@@ -1,39 +1,33 @@
-# Embedding stage (issue 11): factorized gene and sample embeddings trained per experiment, size
+# Embedding stage: factorized gene and sample embeddings (Trofimov et al. 2020) trained per experiment, size
 # and fold on the shared split (validation and test samples embedded with the network frozen),
 # one evaluation per experiment and size (classifier protocol against PCA, NMF, t-SNE, UMAP and
 # the raw data; gene neighbours vs KEGG and co-expression; imputation MAE), and a report per
-# experiment. Paths, input functions and targets: workflow/rules/paths/embed.smk.
+# experiment. Input functions and targets: workflow/rules/paths/embed.smk.
 
 
 rule train_embedding:
     input:
         unpack(embed_train_inputs),
     output:
-        model=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{ehash}}/fe{{size}}d-{{mhash}}/fold_{{fold}}/model.pt",
-        samples=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{ehash}}/fe{{size}}d-{{mhash}}/fold_{{fold}}/embedding.h5ad",
-        genes=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{ehash}}/fe{{size}}d-{{mhash}}/fold_{{fold}}/gene_embedding.h5ad",
-        entries=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{ehash}}/fe{{size}}d-{{mhash}}/fold_{{fold}}/masked_entries.tsv.gz",
-        curve=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{ehash}}/fe{{size}}d-{{mhash}}/fold_{{fold}}/training_curve.tsv",
-        card=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{ehash}}/fe{{size}}d-{{mhash}}/fold_{{fold}}/model_card.json",
+        model=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{experiment_hash}}/fe{{size}}d-{{model_hash}}/fold_{{fold}}/model.pt",
+        samples=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{experiment_hash}}/fe{{size}}d-{{model_hash}}/fold_{{fold}}/embedding.h5ad",
+        genes=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{experiment_hash}}/fe{{size}}d-{{model_hash}}/fold_{{fold}}/gene_embedding.h5ad",
+        entries=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{experiment_hash}}/fe{{size}}d-{{model_hash}}/fold_{{fold}}/masked_entries.tsv.gz",
+        curve=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{experiment_hash}}/fe{{size}}d-{{model_hash}}/fold_{{fold}}/training_curve.tsv",
+        card=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{experiment_hash}}/fe{{size}}d-{{model_hash}}/fold_{{fold}}/model_card.json",
     log:
-        "logs/{dataset}/embed-{experiment}-{ehash}/fe{size}d-{mhash}/fold_{fold}.log",
+        "logs/{dataset}/embed-{experiment}-{experiment_hash}/fe{size}d-{model_hash}/fold_{fold}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/{{dataset}}/embed-{{experiment}}-{{ehash}}/fe{{size}}d-{{mhash}}/fold_{{fold}}.tsv"
-    wildcard_constraints:
-        size="[0-9]+",
+        f"{RESULTS}/benchmarks/{{dataset}}/embed-{{experiment}}-{{experiment_hash}}/fe{{size}}d-{{model_hash}}/fold_{{fold}}.tsv"
     conda:
         "../../envs/embed.yaml"
-    threads: EMBED["threads"]
+    threads: EMBED.section["threads"]
     resources:
         mem_mb=4000,
         runtime="2h",
-        gpu=embed_gpu,
+        gpu=lambda w: EMBED.gpu("factorized"),
     params:
-        experiment=lambda w: embed_spec(w.experiment),
-        settings=lambda w: embed_settings(w.experiment),
-        loop=EMBED["loop"],
-        device=EMBED["device"],
-        seed=config["seed"],
+        job=lambda w: EMBED.train_params(w.experiment),
     script:
         "../../scripts/train_embedding.py"
 
@@ -42,27 +36,22 @@ rule evaluate_embedding:
     input:
         unpack(embed_evaluate_inputs),
     output:
-        per_split=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{ehash}}/fe{{size}}d-{{mhash}}/evaluation-{{vhash}}/classifiers_per_split.tsv.gz",
-        classifiers=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{ehash}}/fe{{size}}d-{{mhash}}/evaluation-{{vhash}}/classifiers.tsv",
-        genes=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{ehash}}/fe{{size}}d-{{mhash}}/evaluation-{{vhash}}/gene_neighbours.tsv",
-        imputation=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{ehash}}/fe{{size}}d-{{mhash}}/evaluation-{{vhash}}/imputation.tsv",
-        coordinates=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{ehash}}/fe{{size}}d-{{mhash}}/evaluation-{{vhash}}/coordinates.tsv.gz",
+        per_split=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{experiment_hash}}/fe{{size}}d-{{model_hash}}/evaluation-{{evaluation_hash}}/classifiers_per_split.tsv.gz",
+        classifiers=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{experiment_hash}}/fe{{size}}d-{{model_hash}}/evaluation-{{evaluation_hash}}/classifiers.tsv",
+        genes=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{experiment_hash}}/fe{{size}}d-{{model_hash}}/evaluation-{{evaluation_hash}}/gene_neighbours.tsv",
+        imputation=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{experiment_hash}}/fe{{size}}d-{{model_hash}}/evaluation-{{evaluation_hash}}/imputation.tsv",
+        coordinates=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{experiment_hash}}/fe{{size}}d-{{model_hash}}/evaluation-{{evaluation_hash}}/coordinates.tsv.gz",
     log:
-        "logs/{dataset}/embed-{experiment}-{ehash}/fe{size}d-{mhash}/evaluation-{vhash}.log",
+        "logs/{dataset}/embed-{experiment}-{experiment_hash}/fe{size}d-{model_hash}/evaluation-{evaluation_hash}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/{{dataset}}/embed-{{experiment}}-{{ehash}}/fe{{size}}d-{{mhash}}/evaluation-{{vhash}}.tsv"
-    wildcard_constraints:
-        size="[0-9]+",
+        f"{RESULTS}/benchmarks/{{dataset}}/embed-{{experiment}}-{{experiment_hash}}/fe{{size}}d-{{model_hash}}/evaluation-{{evaluation_hash}}.tsv"
     conda:
         "../../envs/embed.yaml"
     resources:
         mem_mb=4000,
         runtime="1h",
     params:
-        experiment=lambda w: embed_spec(w.experiment),
-        folds=embed_run_folds(),
-        evaluation=EMBED["evaluation"],
-        seed=config["seed"],
+        job=lambda w: EMBED.evaluation_params(w.experiment),
     script:
         "../../scripts/evaluate_embedding.py"
 
@@ -72,7 +61,7 @@ rule report_embedding:
         unpack(embed_report_inputs),
     output:
         table=report_entry(
-            f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{ehash}}/report-{{chash}}/classifier_table.tsv",
+            f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{experiment_hash}}/report-{{report_hash}}/classifier_table.tsv",
             "embed_classifiers",
             "6. Embeddings",
             "{experiment}",
@@ -80,7 +69,7 @@ rule report_embedding:
             file="classifier table",
         ),
         gene_table=report_entry(
-            f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{ehash}}/report-{{chash}}/gene_neighbours.tsv",
+            f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{experiment_hash}}/report-{{report_hash}}/gene_neighbours.tsv",
             "embed_gene_neighbours",
             "6. Embeddings",
             "{experiment}",
@@ -88,7 +77,7 @@ rule report_embedding:
             file="gene neighbours",
         ),
         imputation=report_entry(
-            f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{ehash}}/report-{{chash}}/imputation.tsv",
+            f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{experiment_hash}}/report-{{report_hash}}/imputation.tsv",
             "embed_imputation",
             "6. Embeddings",
             "{experiment}",
@@ -96,7 +85,7 @@ rule report_embedding:
             file="imputation MAE",
         ),
         samples_fig=report_entry(
-            f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{ehash}}/report-{{chash}}/sample_embeddings.png",
+            f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{experiment_hash}}/report-{{report_hash}}/sample_embeddings.png",
             "embed_samples",
             "6. Embeddings",
             "{experiment}",
@@ -104,7 +93,7 @@ rule report_embedding:
             file="sample embeddings",
         ),
         markers_fig=report_entry(
-            f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{ehash}}/report-{{chash}}/marker_genes.png",
+            f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{experiment_hash}}/report-{{report_hash}}/marker_genes.png",
             "embed_markers",
             "6. Embeddings",
             "{experiment}",
@@ -112,7 +101,7 @@ rule report_embedding:
             file="marker genes",
         ),
         genes_fig=report_entry(
-            f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{ehash}}/report-{{chash}}/gene_embedding.png",
+            f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{experiment_hash}}/report-{{report_hash}}/gene_embedding.png",
             "embed_genes",
             "6. Embeddings",
             "{experiment}",
@@ -120,17 +109,14 @@ rule report_embedding:
             file="gene embedding",
         ),
     log:
-        "logs/{dataset}/embed-{experiment}-{ehash}/report-{chash}.log",
+        "logs/{dataset}/embed-{experiment}-{experiment_hash}/report-{report_hash}.log",
     conda:
         "../../envs/embed.yaml"
     resources:
         mem_mb=4000,
         runtime="20m",
     params:
-        experiment=lambda w: embed_spec(w.experiment),
-        sizes=lambda w: EMBED_EXPERIMENTS[w.experiment]["sizes"],
-        markers=lambda w: EMBED_EXPERIMENTS[w.experiment].get("markers", []),
-        pathways=lambda w: EMBED_EXPERIMENTS[w.experiment].get("pathways", []),
+        job=lambda w: EMBED.report_params(w.experiment),
     script:
         "../../scripts/report_embedding.py"
 
@@ -139,26 +125,20 @@ rule impute_missing:
     input:
         unpack(embed_impute_inputs),
     output:
-        values=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{ehash}}/impute-{{mhash}}/imputed_missing.tsv.gz",
-        card=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{ehash}}/impute-{{mhash}}/imputation_card.json",
+        values=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{experiment_hash}}/impute-{{impute_hash}}/imputed_missing.tsv.gz",
+        card=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{experiment_hash}}/impute-{{impute_hash}}/imputation_card.json",
     log:
-        "logs/{dataset}/embed-{experiment}-{ehash}/impute-{mhash}.log",
+        "logs/{dataset}/embed-{experiment}-{experiment_hash}/impute-{impute_hash}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/{{dataset}}/embed-{{experiment}}-{{ehash}}/impute-{{mhash}}.tsv"
+        f"{RESULTS}/benchmarks/{{dataset}}/embed-{{experiment}}-{{experiment_hash}}/impute-{{impute_hash}}.tsv"
     conda:
         "../../envs/embed.yaml"
-    threads: EMBED["threads"]
+    threads: EMBED.section["threads"]
     resources:
         mem_mb=4000,
         runtime="2h",
-        gpu=embed_gpu,
+        gpu=lambda w: EMBED.gpu("factorized"),
     params:
-        experiment=lambda w: embed_spec(w.experiment),
-        dataset=lambda w: DATASETS[EMBED_EXPERIMENTS[w.experiment]["dataset"]],
-        size=lambda w: max(EMBED_EXPERIMENTS[w.experiment]["sizes"]),
-        settings=lambda w: embed_settings(w.experiment),
-        loop=EMBED["loop"],
-        device=EMBED["device"],
-        seed=config["seed"],
+        job=lambda w: EMBED.impute_params(w.experiment),
     script:
         "../../scripts/impute_missing.py"

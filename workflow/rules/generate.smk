@@ -1,36 +1,31 @@
 # Generator stage: one training job per model and fold (on the shared split), one evaluation per
 # model (every metric, every fold, the same function for models, peers and the real ceiling), and
-# the comparison table and figures per experiment. Models and their code files come from the
-# registry (src/gexflow/models/registry.py).
-# Paths, input functions and targets: workflow/rules/paths/generate.smk.
+# the comparison table and figures per experiment. Models come from the registry
+# (src/gexflow/models/registry.py); code inputs from the imports (gexflow.code_inputs).
+# Input functions and targets: workflow/rules/paths/generate.smk.
 
 
 rule train_generator:
     input:
         unpack(train_inputs),
     output:
-        model=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{ehash}}/{{model}}-{{mhash}}/fold_{{fold}}/model.pt",
-        synthetic=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{ehash}}/{{model}}-{{mhash}}/fold_{{fold}}/synthetic.h5ad",
-        curve=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{ehash}}/{{model}}-{{mhash}}/fold_{{fold}}/training_curve.tsv",
-        card=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{ehash}}/{{model}}-{{mhash}}/fold_{{fold}}/model_card.json",
+        model=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/{{model}}-{{model_hash}}/fold_{{fold}}/model.pt",
+        synthetic=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/{{model}}-{{model_hash}}/fold_{{fold}}/synthetic.h5ad",
+        curve=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/{{model}}-{{model_hash}}/fold_{{fold}}/training_curve.tsv",
+        card=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/{{model}}-{{model_hash}}/fold_{{fold}}/model_card.json",
     log:
-        "logs/{dataset}/generate-{experiment}-{ehash}/{model}-{mhash}/fold_{fold}.log",
+        "logs/{dataset}/generate-{experiment}-{experiment_hash}/{model}-{model_hash}/fold_{fold}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/{{dataset}}/generate-{{experiment}}-{{ehash}}/{{model}}-{{mhash}}/fold_{{fold}}.tsv"
+        f"{RESULTS}/benchmarks/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/{{model}}-{{model_hash}}/fold_{{fold}}.tsv"
     conda:
         "../../envs/generate.yaml"
-    threads: GENERATE["threads"]
+    threads: GENERATE.section["threads"]
     resources:
         mem_mb=4000,
         runtime="2h",
-        gpu=train_gpu,
+        gpu=lambda w: GENERATE.gpu(w.model),
     params:
-        experiment=lambda w: experiment_spec(w.experiment),
-        settings=lambda w: model_settings(w.experiment, w.model),
-        loop=GENERATE["loop"],
-        device=GENERATE["device"],
-        seed=config["seed"],
-        generator_seed=generator_seed_param,
+        job=train_job,
     script:
         "../../scripts/train_generator.py"
 
@@ -38,41 +33,34 @@ rule train_generator:
 # One point of a model's validation grid (generate.grid); select_generator picks among them.
 use rule train_generator as train_grid_point with:
     output:
-        model=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{ehash}}/{{model}}-{{mhash}}/grid-{{point}}/fold_{{fold}}/model.pt",
-        synthetic=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{ehash}}/{{model}}-{{mhash}}/grid-{{point}}/fold_{{fold}}/synthetic.h5ad",
-        curve=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{ehash}}/{{model}}-{{mhash}}/grid-{{point}}/fold_{{fold}}/training_curve.tsv",
-        card=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{ehash}}/{{model}}-{{mhash}}/grid-{{point}}/fold_{{fold}}/model_card.json",
+        model=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/{{model}}-{{model_hash}}/grid-{{point}}/fold_{{fold}}/model.pt",
+        synthetic=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/{{model}}-{{model_hash}}/grid-{{point}}/fold_{{fold}}/synthetic.h5ad",
+        curve=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/{{model}}-{{model_hash}}/grid-{{point}}/fold_{{fold}}/training_curve.tsv",
+        card=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/{{model}}-{{model_hash}}/grid-{{point}}/fold_{{fold}}/model_card.json",
     log:
-        "logs/{dataset}/generate-{experiment}-{ehash}/{model}-{mhash}/grid-{point}/fold_{fold}.log",
+        "logs/{dataset}/generate-{experiment}-{experiment_hash}/{model}-{model_hash}/grid-{point}/fold_{fold}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/{{dataset}}/generate-{{experiment}}-{{ehash}}/{{model}}-{{mhash}}/grid-{{point}}/fold_{{fold}}.tsv"
-    params:
-        experiment=lambda w: experiment_spec(w.experiment),
-        settings=point_settings,
-        loop=GENERATE["loop"],
-        device=GENERATE["device"],
-        seed=config["seed"],
-        generator_seed=generator_seed_param,
+        f"{RESULTS}/benchmarks/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/{{model}}-{{model_hash}}/grid-{{point}}/fold_{{fold}}.tsv"
 
 
 # The grid point with the best validation score (within-class gamma on the validation split; the
 # test split is never read), copied with its card (which records the grid and the choice).
 rule select_generator:
     input:
-        unpack(grid_select_inputs),
+        unpack(select_inputs_of_grid),
     output:
-        synthetic=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{ehash}}/{{model}}-{{mhash}}/fold_{{fold}}/selected/synthetic.h5ad",
-        curve=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{ehash}}/{{model}}-{{mhash}}/fold_{{fold}}/selected/training_curve.tsv",
-        card=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{ehash}}/{{model}}-{{mhash}}/fold_{{fold}}/selected/model_card.json",
+        synthetic=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/{{model}}-{{model_hash}}/fold_{{fold}}/selected/synthetic.h5ad",
+        curve=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/{{model}}-{{model_hash}}/fold_{{fold}}/selected/training_curve.tsv",
+        card=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/{{model}}-{{model_hash}}/fold_{{fold}}/selected/model_card.json",
     log:
-        "logs/{dataset}/generate-{experiment}-{ehash}/{model}-{mhash}/fold_{fold}.select.log",
+        "logs/{dataset}/generate-{experiment}-{experiment_hash}/{model}-{model_hash}/fold_{fold}.select.log",
     conda:
         "../../envs/generate.yaml"
     resources:
         mem_mb=2000,
         runtime="10m",
     params:
-        grid=lambda w: model_grid(w.experiment, w.model),
+        job=lambda w: {"grid": GENERATE.grid(w.experiment, w.model)},
     script:
         "../../scripts/select_generator.py"
 
@@ -81,22 +69,18 @@ rule evaluate_generator:
     input:
         unpack(evaluate_inputs),
     output:
-        metrics=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{ehash}}/{{model}}-{{mhash}}/evaluation-{{vhash}}/metrics.tsv",
+        metrics=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/{{model}}-{{model_hash}}/evaluation-{{evaluation_hash}}/metrics.tsv",
     log:
-        "logs/{dataset}/generate-{experiment}-{ehash}/{model}-{mhash}/evaluation-{vhash}.log",
+        "logs/{dataset}/generate-{experiment}-{experiment_hash}/{model}-{model_hash}/evaluation-{evaluation_hash}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/{{dataset}}/generate-{{experiment}}-{{ehash}}/{{model}}-{{mhash}}/evaluation-{{vhash}}.tsv"
+        f"{RESULTS}/benchmarks/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/{{model}}-{{model_hash}}/evaluation-{{evaluation_hash}}.tsv"
     conda:
         "../../envs/generate.yaml"
     resources:
         mem_mb=4000,
         runtime="30m",
     params:
-        experiment=lambda w: experiment_spec(w.experiment),
-        folds=run_folds(),
-        runs=lambda w: evaluation_runs(w.experiment, w.model),
-        evaluation=GENERATE["evaluation"],
-        seed=config["seed"],
+        job=lambda w: GENERATE.evaluation_params(w.experiment, w.model),
     script:
         "../../scripts/evaluate_generator.py"
 
@@ -106,7 +90,7 @@ rule compare_generators:
         unpack(compare_inputs),
     output:
         long=report_entry(
-            f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{ehash}}/compare-{{chash}}/comparison.tsv",
+            f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/compare-{{compare_hash}}/comparison.tsv",
             "comparison",
             "4. Generators",
             "{experiment}",
@@ -114,7 +98,7 @@ rule compare_generators:
             file="all metrics, per model",
         ),
         table=report_entry(
-            f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{ehash}}/compare-{{chash}}/comparison_table.tsv",
+            f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/compare-{{compare_hash}}/comparison_table.tsv",
             "comparison_table",
             "4. Generators",
             "{experiment}",
@@ -122,7 +106,7 @@ rule compare_generators:
             file="comparison table",
         ),
         paired=report_entry(
-            f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{ehash}}/compare-{{chash}}/paired_differences.tsv",
+            f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/compare-{{compare_hash}}/paired_differences.tsv",
             "paired_differences",
             "4. Generators",
             "{experiment}",
@@ -130,7 +114,7 @@ rule compare_generators:
             file="paired differences vs the baseline (95% CI)",
         ),
         within_distances=report_entry(
-            f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{ehash}}/compare-{{chash}}/within_class_distances.png",
+            f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/compare-{{compare_hash}}/within_class_distances.png",
             "within_class_distances",
             "4. Generators",
             "{experiment}",
@@ -138,7 +122,7 @@ rule compare_generators:
             file="within-class distance matrices",
         ),
         prdc_utility=report_entry(
-            f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{ehash}}/compare-{{chash}}/prdc_utility.png",
+            f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/compare-{{compare_hash}}/prdc_utility.png",
             "prdc_utility",
             "4. Generators",
             "{experiment}",
@@ -146,7 +130,7 @@ rule compare_generators:
             file="PRDC and augmentation utility",
         ),
         distances=report_entry(
-            f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{ehash}}/compare-{{chash}}/distance_matrices.png",
+            f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/compare-{{compare_hash}}/distance_matrices.png",
             "distance_matrices",
             "4. Generators",
             "{experiment}",
@@ -154,7 +138,7 @@ rule compare_generators:
             file="distance matrices",
         ),
         distributions=report_entry(
-            f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{ehash}}/compare-{{chash}}/distributions.png",
+            f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/compare-{{compare_hash}}/distributions.png",
             "distributions",
             "4. Generators",
             "{experiment}",
@@ -162,7 +146,7 @@ rule compare_generators:
             file="distributions",
         ),
         pca=report_entry(
-            f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{ehash}}/compare-{{chash}}/pca.png",
+            f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/compare-{{compare_hash}}/pca.png",
             "pca",
             "4. Generators",
             "{experiment}",
@@ -170,7 +154,7 @@ rule compare_generators:
             file="PCA",
         ),
         curves=report_entry(
-            f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{ehash}}/compare-{{chash}}/training_curves.png",
+            f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/compare-{{compare_hash}}/training_curves.png",
             "training_curves",
             "4. Generators",
             "{experiment}",
@@ -178,17 +162,13 @@ rule compare_generators:
             file="training curves",
         ),
     log:
-        "logs/{dataset}/generate-{experiment}-{ehash}/compare-{chash}.log",
+        "logs/{dataset}/generate-{experiment}-{experiment_hash}/compare-{compare_hash}.log",
     conda:
         "../../envs/generate.yaml"
     resources:
         mem_mb=4000,
         runtime="20m",
     params:
-        experiment=lambda w: experiment_spec(w.experiment),
-        models=lambda w: experiment_models(w.experiment),
-        note=lambda w: EXPERIMENTS[w.experiment].get("note", ""),
-        evaluation=GENERATE["evaluation"],
-        seed=config["seed"],
+        job=lambda w: GENERATE.compare_params(w.experiment),
     script:
         "../../scripts/compare_generators.py"

@@ -1,38 +1,32 @@
-# Landmark -> target inference stage (issue 10): per experiment (dataset, landmark set, target cap)
+# Landmark -> target inference stage: per experiment (dataset, landmark set, target cap)
 # and fold of the shared split, optionally a group-lasso MLP that learns a landmark set
 # (learn_landmarks), one job per landmark set x model x fold (train_inference_model), one
 # evaluation per model (evaluate_inference) and the comparison table and figures
 # (compare_inference); predict_targets applies a trained model to a user's landmark-only matrix.
-# Paths, input functions and targets: workflow/rules/paths/infer.smk.
+# Input functions and targets: workflow/rules/paths/infer.smk.
 
 
 rule learn_landmarks:
     input:
         unpack(learn_inputs),
     output:
-        genes=f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{ehash}}/learned-{{lhash}}/fold_{{fold}}/genes.tsv",
-        norms=f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{ehash}}/learned-{{lhash}}/fold_{{fold}}/column_norms.tsv",
-        curve=f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{ehash}}/learned-{{lhash}}/fold_{{fold}}/training_curve.tsv",
-        card=f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{ehash}}/learned-{{lhash}}/fold_{{fold}}/model_card.json",
+        genes=f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{experiment_hash}}/learned-{{learned_hash}}/fold_{{fold}}/genes.tsv",
+        norms=f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{experiment_hash}}/learned-{{learned_hash}}/fold_{{fold}}/column_norms.tsv",
+        curve=f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{experiment_hash}}/learned-{{learned_hash}}/fold_{{fold}}/training_curve.tsv",
+        card=f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{experiment_hash}}/learned-{{learned_hash}}/fold_{{fold}}/model_card.json",
     log:
-        "logs/{dataset}/infer-{experiment}-{ehash}/learned-{lhash}/fold_{fold}.log",
+        "logs/{dataset}/infer-{experiment}-{experiment_hash}/learned-{learned_hash}/fold_{fold}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/{{dataset}}/infer-{{experiment}}-{{ehash}}/learned-{{lhash}}/fold_{{fold}}.tsv"
-    wildcard_constraints:
-        lhash="[0-9a-f]{8}",
+        f"{RESULTS}/benchmarks/{{dataset}}/infer-{{experiment}}-{{experiment_hash}}/learned-{{learned_hash}}/fold_{{fold}}.tsv"
     conda:
         "../../envs/generate.yaml"
-    threads: INFER["threads"]
+    threads: INFER.section["threads"]
     resources:
         mem_mb=4000,
         runtime="2h",
-        gpu=infer_gpu,
+        gpu=lambda w: INFER.gpu("dgex_mlp"),
     params:
-        experiment=lambda w: infer_spec(w.experiment),
-        settings=INFER["learned"],
-        loop=INFER["loop"],
-        device=INFER["device"],
-        seed=config["seed"],
+        job=lambda w: INFER.learn_params(w.experiment),
     script:
         "../../scripts/learn_landmarks.py"
 
@@ -41,29 +35,23 @@ rule train_inference_model:
     input:
         unpack(infer_train_inputs),
     output:
-        model=f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{ehash}}/{{lmset}}/{{model}}-{{mhash}}/fold_{{fold}}/model.pt",
-        predictions=f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{ehash}}/{{lmset}}/{{model}}-{{mhash}}/fold_{{fold}}/predictions.h5ad",
-        curve=f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{ehash}}/{{lmset}}/{{model}}-{{mhash}}/fold_{{fold}}/training_curve.tsv",
-        card=f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{ehash}}/{{lmset}}/{{model}}-{{mhash}}/fold_{{fold}}/model_card.json",
+        model=f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{experiment_hash}}/{{lmset}}/{{model}}-{{model_hash}}/fold_{{fold}}/model.pt",
+        predictions=f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{experiment_hash}}/{{lmset}}/{{model}}-{{model_hash}}/fold_{{fold}}/predictions.h5ad",
+        curve=f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{experiment_hash}}/{{lmset}}/{{model}}-{{model_hash}}/fold_{{fold}}/training_curve.tsv",
+        card=f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{experiment_hash}}/{{lmset}}/{{model}}-{{model_hash}}/fold_{{fold}}/model_card.json",
     log:
-        "logs/{dataset}/infer-{experiment}-{ehash}/{lmset}/{model}-{mhash}/fold_{fold}.log",
+        "logs/{dataset}/infer-{experiment}-{experiment_hash}/{lmset}/{model}-{model_hash}/fold_{fold}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/{{dataset}}/infer-{{experiment}}-{{ehash}}/{{lmset}}/{{model}}-{{mhash}}/fold_{{fold}}.tsv"
-    wildcard_constraints:
-        lmset="landmarks|learned",
+        f"{RESULTS}/benchmarks/{{dataset}}/infer-{{experiment}}-{{experiment_hash}}/{{lmset}}/{{model}}-{{model_hash}}/fold_{{fold}}.tsv"
     conda:
         "../../envs/generate.yaml"
-    threads: INFER["threads"]
+    threads: INFER.section["threads"]
     resources:
         mem_mb=4000,
         runtime="2h",
-        gpu=infer_gpu,
+        gpu=lambda w: INFER.gpu(w.model),
     params:
-        experiment=lambda w: infer_spec(w.experiment),
-        settings=lambda w: infer_settings(w.experiment, w.model),
-        loop=INFER["loop"],
-        device=INFER["device"],
-        seed=config["seed"],
+        job=lambda w: INFER.train_params(w.experiment, w.model),
     script:
         "../../scripts/train_inference_model.py"
 
@@ -72,19 +60,17 @@ rule evaluate_inference:
     input:
         unpack(infer_evaluate_inputs),
     output:
-        metrics=f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{ehash}}/{{lmset}}/{{model}}-{{mhash}}/evaluation-{{vhash}}/metrics.tsv",
-        per_gene=f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{ehash}}/{{lmset}}/{{model}}-{{mhash}}/evaluation-{{vhash}}/per_gene.tsv",
+        metrics=f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{experiment_hash}}/{{lmset}}/{{model}}-{{model_hash}}/evaluation-{{evaluation_hash}}/metrics.tsv",
+        per_gene=f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{experiment_hash}}/{{lmset}}/{{model}}-{{model_hash}}/evaluation-{{evaluation_hash}}/per_gene.tsv",
     log:
-        "logs/{dataset}/infer-{experiment}-{ehash}/{lmset}/{model}-{mhash}/evaluation-{vhash}.log",
-    wildcard_constraints:
-        lmset="landmarks|learned",
+        "logs/{dataset}/infer-{experiment}-{experiment_hash}/{lmset}/{model}-{model_hash}/evaluation-{evaluation_hash}.log",
     conda:
         "../../envs/generate.yaml"
     resources:
         mem_mb=4000,
         runtime="30m",
     params:
-        folds=infer_run_folds(),
+        job=INFER.evaluation_params(),
     script:
         "../../scripts/evaluate_inference.py"
 
@@ -94,7 +80,7 @@ rule compare_inference:
         unpack(infer_compare_inputs),
     output:
         long=report_entry(
-            f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{ehash}}/compare-{{chash}}/comparison.tsv",
+            f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{experiment_hash}}/compare-{{compare_hash}}/comparison.tsv",
             "infer_comparison",
             "5. Landmark inference",
             "{experiment}",
@@ -102,7 +88,7 @@ rule compare_inference:
             file="all metrics, per model and fold",
         ),
         table=report_entry(
-            f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{ehash}}/compare-{{chash}}/comparison_table.tsv",
+            f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{experiment_hash}}/compare-{{compare_hash}}/comparison_table.tsv",
             "infer_comparison_table",
             "5. Landmark inference",
             "{experiment}",
@@ -110,7 +96,7 @@ rule compare_inference:
             file="comparison table",
         ),
         scatter=report_entry(
-            f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{ehash}}/compare-{{chash}}/mae_scatter.png",
+            f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{experiment_hash}}/compare-{{compare_hash}}/mae_scatter.png",
             "infer_mae_scatter",
             "5. Landmark inference",
             "{experiment}",
@@ -118,7 +104,7 @@ rule compare_inference:
             file="per-gene MAE, MLP vs linear",
         ),
         errors=report_entry(
-            f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{ehash}}/compare-{{chash}}/error_distribution.png",
+            f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{experiment_hash}}/compare-{{compare_hash}}/error_distribution.png",
             "infer_error_distribution",
             "5. Landmark inference",
             "{experiment}",
@@ -126,7 +112,7 @@ rule compare_inference:
             file="error distribution",
         ),
         curves=report_entry(
-            f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{ehash}}/compare-{{chash}}/training_curves.png",
+            f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{experiment_hash}}/compare-{{compare_hash}}/training_curves.png",
             "infer_training_curves",
             "5. Landmark inference",
             "{experiment}",
@@ -134,7 +120,7 @@ rule compare_inference:
             file="training curves",
         ),
         overlap=report_entry(
-            f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{ehash}}/compare-{{chash}}/landmark_overlap.tsv",
+            f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{experiment_hash}}/compare-{{compare_hash}}/landmark_overlap.tsv",
             "infer_landmark_overlap",
             "5. Landmark inference",
             "{experiment}",
@@ -142,7 +128,7 @@ rule compare_inference:
             file="learned vs L1000 overlap (table)",
         ),
         overlap_png=report_entry(
-            f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{ehash}}/compare-{{chash}}/landmark_overlap.png",
+            f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{experiment_hash}}/compare-{{compare_hash}}/landmark_overlap.png",
             "infer_landmark_overlap",
             "5. Landmark inference",
             "{experiment}",
@@ -150,15 +136,14 @@ rule compare_inference:
             file="learned vs L1000 overlap",
         ),
     log:
-        "logs/{dataset}/infer-{experiment}-{ehash}/compare-{chash}.log",
+        "logs/{dataset}/infer-{experiment}-{experiment_hash}/compare-{compare_hash}.log",
     conda:
         "../../envs/generate.yaml"
     resources:
         mem_mb=4000,
         runtime="20m",
     params:
-        models=lambda w: infer_models(w.experiment),
-        lmsets=lambda w: infer_lmsets(w.experiment),
+        job=lambda w: INFER.compare_params(w.experiment),
     script:
         "../../scripts/compare_inference.py"
 
@@ -167,20 +152,17 @@ rule predict_targets:
     input:
         unpack(predict_inputs),
     output:
-        h5ad=f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{ehash}}/predict-{{name}}-{{phash}}/predictions.h5ad",
-        tsv=f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{ehash}}/predict-{{name}}-{{phash}}/predictions.tsv",
-        summary=f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{ehash}}/predict-{{name}}-{{phash}}/summary.json",
+        h5ad=f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{experiment_hash}}/predict-{{name}}-{{predict_hash}}/predictions.h5ad",
+        tsv=f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{experiment_hash}}/predict-{{name}}-{{predict_hash}}/predictions.tsv",
+        summary=f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{experiment_hash}}/predict-{{name}}-{{predict_hash}}/summary.json",
     log:
-        "logs/{dataset}/infer-{experiment}-{ehash}/predict-{name}-{phash}.log",
-    wildcard_constraints:
-        name="[A-Za-z0-9_]+",
-        phash="[0-9a-f]{8}",
+        "logs/{dataset}/infer-{experiment}-{experiment_hash}/predict-{name}-{predict_hash}.log",
     conda:
         "../../envs/generate.yaml"
     resources:
         mem_mb=4000,
         runtime="20m",
     params:
-        spec=lambda w: predict_spec(w.name),
+        job=lambda w: INFER.predict_params(w.name),
     script:
         "../../scripts/predict_targets.py"

@@ -1,10 +1,12 @@
-# Report stage: the run manifest (nf-core pipeline_info style). Its content (versions, git
-# describe, device) is gathered inside the script, never in params, so it does not force reruns.
+# Report stage: the run manifest (nf-core pipeline_info style). Its content (the resolved config,
+# versions, git describe, device) is gathered inside the job, never in params: it reruns when the
+# outputs it lists change, not when a setting that changes no output does.
 
 
 rule write_manifest:
     input:
-        final_targets(),
+        outputs=final_targets(),
+        code=code("write_manifest"),
     output:
         manifest=report_entry(
             f"{RESULTS}/pipeline_info/manifest.json",
@@ -19,7 +21,5 @@ rule write_manifest:
     resources:
         mem_mb=1000,
         runtime="10m",
-    params:
-        config=config,
     script:
         "../../scripts/write_manifest.py"

@@ -1,14 +1,15 @@
 # Gene selection stage: KEGG pathway genes, DEGs, L1000 landmarks, unions and intersections,
 # each mapped onto one dataset's gene ids, with a coverage report.
-# Paths, input functions and targets: workflow/rules/paths/select.smk.
+# Input functions and targets: workflow/rules/paths/select.smk.
 
 
 rule select_genes:
     input:
         unpack(select_inputs),
+        code=code("select_genes"),
     output:
         genes=report_entry(
-            f"{RESULTS}/{{dataset}}/select-{{selection}}-{{shash}}/genes.tsv",
+            f"{RESULTS}/{{dataset}}/select-{{selection}}-{{select_hash}}/genes.tsv",
             "select_genes",
             "3. Gene selection",
             "{dataset}",
@@ -17,7 +18,7 @@ rule select_genes:
             file="gene list",
         ),
         coverage=report_entry(
-            f"{RESULTS}/{{dataset}}/select-{{selection}}-{{shash}}/coverage.tsv",
+            f"{RESULTS}/{{dataset}}/select-{{selection}}-{{select_hash}}/coverage.tsv",
             "select_coverage",
             "3. Gene selection",
             "{dataset}",
@@ -26,13 +27,13 @@ rule select_genes:
             file="coverage",
         ),
     log:
-        "logs/{dataset}/select-{selection}-{shash}.log",
+        "logs/{dataset}/select-{selection}-{select_hash}.log",
     conda:
         "../../envs/deg.yaml"
     resources:
         mem_mb=2000,
         runtime="10m",
     params:
-        spec=lambda w: select_spec(w.selection, w.dataset),
+        job=lambda w: {"spec": PATHS.select_spec(w.selection, w.dataset)},
     script:
         "../../scripts/select_genes.py"

@@ -16,6 +16,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+# How each method places the samples the classifiers are tested on (the report prints it).
+HELD_OUT = {"factorized": "held-out samples by embed_new_samples (frozen network)",
+            "pca": "fitted on training samples, others transformed", "nmf": "fitted on training samples, others "
+            "transformed", "umap": "fitted on training samples, others transformed",
+            "tsne": "transductive: all samples embedded together", "raw": "no fitting"}
 CLASSIFIERS = ("1nn", "decision_tree", "gaussian_nb", "random_forest", "adaboost", "mlp")
 
 
@@ -214,3 +219,55 @@ def imputation_mae(X_masked: np.ndarray, truth: np.ndarray, rows: np.ndarray, co
     truth = np.asarray(truth, dtype=np.float64)
     return pd.DataFrame([{"method": m, "mae": float(np.mean(np.abs(p - truth))), "n_entries": len(truth)}
                          for m, p in out.items()])
+
+
+# ------------------------------------------------------------------------------------ one fold
+def score_fold(X, obs, var, split, samples, genes_emb: np.ndarray, entries: pd.DataFrame, kegg: pd.DataFrame,
+                  exp: dict, size: int, evaluation: dict, *, seed: int, exp_name: str, fold: int):
+    """One fold: the classifier protocol for FE and every baseline (per label), the gene-neighbour
+    enrichment of the FE gene embedding and of PCA loadings, and the imputation MAE of the masked
+    entries. Returns (per-split classifier rows, gene rows, imputation rows, 2-D coordinates)."""
+    from sklearn.decomposition import PCA
+
+    from gexflow.experiment import class_labels, derived_seed, experiment_labels
+
+    train = split[0]
+    held_out = samples.obs["split_role"].to_numpy() != "train"
+    fseed = derived_seed(seed, exp_name, "evaluate", size, fold)
+    embs = {"factorized": np.asarray(samples.X, dtype=np.float64),
+            **baseline_embeddings(X, train, size, evaluation["baselines"], seed=fseed, settings=evaluation)}
+    per_split = []
+    for lname, lab in experiment_labels(exp).items():
+        df = classifier_protocol(embs, class_labels(obs, lab), fractions=evaluation["fractions"],
+                                    n_splits=evaluation["n_splits"], classifiers=evaluation["classifiers"],
+                                    seed=derived_seed(seed, exp_name, "draws", lname), held_out=held_out,
+                                    settings=evaluation, only={"raw": evaluation["raw_classifiers"]})
+        df.insert(0, "label", lname)
+        df.insert(1, "fold", fold)
+        per_split.append(df)
+    coords = [pd.DataFrame({"sample_id": obs.index.astype(str), "method": m, "role": samples.obs["split_role"].values,
+                            "dim1": Z[:, 0], "dim2": Z[:, 1] if Z.shape[1] > 1 else 0.0})
+              for m, Z in embs.items() if m != "raw"]
+    gene_embs = {"factorized": genes_emb, "pca_loadings": PCA(min(genes_emb.shape[1], len(train) - 1, X.shape[1]),
+                                                              random_state=fseed).fit(X[train]).components_.T}
+    entrez = var["entrez_id"] if "entrez_id" in var else pd.Series("", index=var.index)
+    rel_kegg, annotated = kegg_relation(entrez.astype(str).tolist(), var["symbol"].astype(str).tolist(), kegg)
+    rel_co = coexpression_relation(X[train], evaluation["coexpression_top"])
+    gene_rows = []
+    for m, G in gene_embs.items():
+        a = np.flatnonzero(annotated)
+        for ref, rel, rows in (("kegg_shared_pathway", rel_kegg[np.ix_(a, a)], a),
+                               ("top_coexpressed", rel_co, np.arange(len(G)))):
+            r = neighbour_enrichment(G[rows], rel, k=evaluation["gene_k"], permutations=evaluation["permutations"],
+                                        seed=derived_seed(seed, exp_name, "genes", ref, fold))
+            gene_rows.append({"fold": fold, "method": m, "reference": ref, **r})
+    Xt = X.copy()
+    Xt[entries["row"].to_numpy(), entries["col"].to_numpy()] = np.nan
+    test_e = entries[entries["role"] == "test"]
+    pos = {r: k for k, r in enumerate(train)}
+    rows = np.array([pos[r] for r in test_e["row"]], dtype=int)
+    imp = imputation_mae(Xt[train], test_e["value"].to_numpy(), rows, test_e["col"].to_numpy(),
+                            {"factorized": test_e["factorized"].to_numpy()},
+                            knn_neighbours=evaluation["knn_imputer_neighbours"])
+    imp.insert(0, "fold", fold)
+    return pd.concat(per_split, ignore_index=True), gene_rows, imp, coords

@@ -2,7 +2,7 @@
 functions, on the same split.
 
 Inputs are samples x genes matrices on the same scale (log2(x+1) or z-scores fitted on training
-data) and label arrays; nothing here knows about experiments or config.
+data) and label arrays; `score_fold` applies them to one fold of an experiment.
 """
 
 from __future__ import annotations
@@ -291,3 +291,29 @@ def score_synthetic(train: np.ndarray, test: np.ndarray, synthetic: np.ndarray, 
     else:
         out.update(memorisation(train, test, synthetic))
     return out
+
+
+# ------------------------------------------------------------------------------------ one fold
+def score_fold(X, obs, split, exp: dict, model: str, syn: np.ndarray, syn_obs, evaluation: dict, *,
+               seed: int, fold: int) -> dict:
+    """Every metric of metrics.score_synthetic for one fold's synthetic samples (or, for the real
+    ceiling, the training split itself), identically for every model."""
+    from gexflow.errors import InputError
+    from gexflow.experiment import class_labels, derived_seed
+    from gexflow.models.registry import CEILING
+
+    train, _val, test = split
+    if len(test) < evaluation["detection_folds"]:
+        raise InputError("config", "generate.evaluation.detection_folds",
+                         f"{evaluation['detection_folds']} cross-validation folds for the {len(test)} test samples "
+                         f"of fold {fold}", f"set it to at most {len(test)}, or use fewer split folds "
+                         "(split.folds) so that test parts are larger")
+    contrast = exp.get("contrast")
+    if contrast:
+        col = contrast["column"]
+        contrast = (obs.iloc[test][col].astype(str).to_numpy(), syn_obs[col].astype(str).to_numpy(),
+                    contrast["groups"])
+    return score_synthetic(X[train], X[test], syn, test_classes=class_labels(obs.iloc[test], exp["label"]),
+                           syn_classes=class_labels(syn_obs, exp["label"]), contrast=contrast, settings=evaluation,
+                           seed=derived_seed(seed, "evaluate", fold), is_real=model == CEILING,
+                           train_classes=class_labels(obs.iloc[train], exp["label"]))

@@ -1,7 +1,8 @@
 """Peers every gexflow generator is compared with, on the same split and genes:
-ctgan's CTGAN and TVAE, a class-conditional Gaussian with a Ledoit-Wolf covariance, and a
-shuffled-genes negative control (each gene drawn independently within its class: right
-marginals, no gene-gene structure). All fit on the training split and sample for given classes.
+ctgan's CTGAN and TVAE (Xu et al. 2019), a class-conditional Gaussian with a Ledoit-Wolf (2004)
+covariance, and a shuffled-genes negative control (each gene drawn independently within its
+class: right marginals, no gene-gene structure). All fit on the training split and sample for
+given classes; each is built as `Peer(settings, seed, device)` from the model registry.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ class ClassConditionalGaussian:
     """Per class: mean and Ledoit-Wolf shrunk covariance; classes with fewer than `min_class`
     training samples use the pooled fit."""
 
-    def __init__(self, min_class: int = 3):
-        self.min_class = min_class
+    def __init__(self, cfg: dict | None = None, seed: int = 0, device: str = "cpu", *, min_class: int | None = None):
+        self.min_class = min_class if min_class is not None else int((cfg or {}).get("min_class", 3))
 
     def fit(self, X: np.ndarray, labels: np.ndarray) -> "ClassConditionalGaussian":
         from sklearn.covariance import LedoitWolf
@@ -47,9 +48,17 @@ class ClassConditionalGaussian:
     def card(self) -> dict:
         return {"shrinkage": {str(c): p[2] for c, p in self.params.items()}}
 
+    def state(self) -> dict:
+        """Plain data (model.pt): per class mean, covariance and shrinkage, and the pooled fit."""
+        return {"min_class": self.min_class, "pooled": list(self.pooled),
+                "classes": {str(c): list(p) for c, p in self.params.items()}}
+
 
 class ShuffledGenes:
     """Negative control: every gene drawn independently from its training values within the class."""
+
+    def __init__(self, cfg: dict | None = None, seed: int = 0, device: str = "cpu"):
+        pass
 
     def fit(self, X: np.ndarray, labels: np.ndarray) -> "ShuffledGenes":
         self.X, self.labels = X, labels
@@ -67,11 +76,16 @@ class ShuffledGenes:
     def card(self) -> dict:
         return {}
 
+    def state(self) -> dict:
+        return {"X": self.X, "labels": [str(v) for v in self.labels]}
+
 
 class CtganPeer:
     """ctgan's CTGAN or TVAE on a table of genes plus the class label (discrete column).
     CTGAN samples each class through its conditional vector; TVAE cannot condition, so its samples
     are drawn in rounds and kept per class until every class has its count (rejection sampling)."""
+
+    pickled = True  # the fitted model exists only as the library's Python object
 
     def __init__(self, kind: str, cfg: dict, seed: int, device: str):
         self.kind, self.cfg, self.seed, self.device = kind, dict(cfg), seed, device
@@ -128,6 +142,20 @@ class CtganPeer:
 
     def card(self) -> dict:
         return {"library": "ctgan", "class": self.kind.upper(), "settings": self.cfg}
+
+    def state(self):
+        """The fitted library object itself: it exists only as a pickle (see training.save_model)."""
+        return self
+
+
+class CTGANPeer(CtganPeer):
+    def __init__(self, cfg: dict, seed: int, device: str):
+        super().__init__("ctgan", cfg, seed, device)
+
+
+class TVAEPeer(CtganPeer):
+    def __init__(self, cfg: dict, seed: int, device: str):
+        super().__init__("tvae", cfg, seed, device)
 
 
 def _pac(n: int, batch_size: int, pac: int) -> int:

@@ -85,6 +85,71 @@ class KNNRegressor:
         return self.Ytr[self._order(X)[:, : self.k]].mean(axis=1)
 
 
+class LeastSquares:
+    """The LINCS baseline (Subramanian et al. 2017): ordinary least squares with an intercept,
+    minimum-norm when under-determined. Built from the registry as `LeastSquares(settings)`."""
+
+    def __init__(self, cfg: dict | None = None):
+        self.coef = self.intercept = None
+
+    def fit(self, Xtr, Ytr, Xval, Yval) -> dict:
+        self.coef, self.intercept, info = least_squares(Xtr, Ytr)
+        if info["underdetermined"]:
+            log.warning("least squares is under-determined (%d training samples, %d landmarks, rank %d): numpy "
+                        "returns the minimum-norm interpolating solution", *Xtr.shape, info["rank"])
+        return {"least_squares": info, "validation": {"mae": mae(self.predict(Xval), Yval)}}
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return X @ self.coef + self.intercept
+
+    def state(self) -> dict:
+        return {"coef": self.coef, "intercept": self.intercept}
+
+    @classmethod
+    def from_state(cls, state: dict):
+        self = cls.__new__(cls)
+        self.coef, self.intercept = (np.asarray(state[k], dtype=np.float64) for k in ("coef", "intercept"))
+        return self
+
+
+class Ridge(LeastSquares):
+    """Ridge regression with the alpha of lowest validation MAE among `alphas`."""
+
+    def __init__(self, cfg: dict):
+        super().__init__(cfg)
+        self.alphas = list(cfg["alphas"])
+
+    def fit(self, Xtr, Ytr, Xval, Yval) -> dict:
+        self.coef, self.intercept, alpha, path = ridge_on_validation(Xtr, Ytr, Xval, Yval, self.alphas)
+        return {"chosen": {"alpha": alpha}, "validation_path": path,
+                "validation": {"mae": min(p["val_mae"] for p in path)}}
+
+
+class KNN:
+    """KNNRegressor with k chosen on validation MAE among `ks`."""
+
+    def __init__(self, cfg: dict):
+        self.knn = KNNRegressor(cfg["ks"])
+
+    def fit(self, Xtr, Ytr, Xval, Yval) -> dict:
+        self.knn.fit(Xtr, Ytr, Xval, Yval)
+        return {"chosen": {"k": self.knn.k}, "validation_path": self.knn.path,
+                "validation": {"mae": mae(self.knn.predict(Xval), Yval)}}
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.knn.predict(X)
+
+    def state(self) -> dict:
+        return {"x": self.knn.Xtr.astype(np.float32), "y": self.knn.Ytr.astype(np.float32), "k": self.knn.k}
+
+    @classmethod
+    def from_state(cls, state: dict) -> "KNN":
+        self = cls.__new__(cls)
+        self.knn = KNNRegressor([int(state["k"])]).fit(np.asarray(state["x"], dtype=np.float64),
+                                                       np.asarray(state["y"], dtype=np.float64))
+        return self
+
+
 # ------------------------------------------------------------------------------- losses, prox step
 def weighted_mse(pred, target, weight=None):
     """The zero-aware loss of the single-cell landmark paper: mean of (y + 1) * (pred - target)^2,

@@ -121,15 +121,20 @@ class FitResult:
 
 
 def _rng_state() -> dict:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Every RNG's state as plain data (lists, numbers, tensors), loadable with weights_only=True."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {"python": random.getstate(), "numpy": (kind, keys.tolist(), int(pos), int(has_gauss), float(cached)),
+             "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def _set_rng_state(state: dict) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -209,21 +214,67 @@ def model_bytes(obj) -> bytes:
     return bytes(data)
 
 
-def save_model(obj, dest: str | os.PathLike) -> None:
-    """Write the final model atomically and reproducibly (see model_bytes)."""
-    from gexflow.io import atomic_path
+def plain(obj):
+    """`obj` with numpy arrays as tensors and numpy scalars as Python numbers (recursively), so
+    that torch.load(weights_only=True) can read it back: nothing in a gexflow model file is code."""
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(obj))
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, dict):
+        return type(obj)((k, plain(v)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(plain(v) for v in obj)
+    return obj
 
+
+def save_model(obj, dest: str | os.PathLike, *, pickled: bool = False) -> None:
+    """Write the final model atomically and reproducibly (see model_bytes), with its sha256 beside
+    it. `obj` must be plain data (tensors, numbers, strings, lists, dicts; numpy arrays are
+    converted) unless `pickled`: a library object (CTGAN) that only load_pickled_model reads back,
+    after checking that sha256."""
+    from gexflow.io import atomic_path, write_sidecar
+
+    data = model_bytes(obj if pickled else plain(obj))
     with atomic_path(dest) as tmp:
-        tmp.write_bytes(model_bytes(obj))
+        tmp.write_bytes(data)
+    write_sidecar(dest, data)
+
+
+def load_model(path, device="cpu") -> dict:
+    """A gexflow model file read with weights_only=True (tensors and plain data only, so loading
+    runs no code), after its sha256 record is checked. A file that holds anything else is refused
+    with one line."""
+    import pickle
+
+    from gexflow.io import verify_sidecar
+
+    verify_sidecar(path, producer="the rule that trained it", required=False)
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, AttributeError) as e:
+        raise InputError(path, "(whole file)", "cannot be loaded safely: it holds Python objects other than "
+                         f"tensors and plain data, or is damaged ({type(e).__name__}: {str(e).splitlines()[0][:200]})",
+                         "use a model.pt written by gexflow (never one of unknown origin); rebuild it with "
+                         "`snakemake --forcerun <its training rule>`") from None
+
+
+def load_pickled_model(path, device="cpu"):
+    """A model that exists only as a library pickle (CTGAN, TVAE): loaded only when the file's
+    sha256 matches the record the job that wrote it left beside it (nothing else is unpickled)."""
+    from gexflow.io import verify_sidecar
+
+    verify_sidecar(path, producer="the rule that trained it", required=True)
+    return torch.load(path, map_location=device, weights_only=False)
 
 
 def _load_checkpoint(path: Path, device) -> dict | None:
     """The checkpoint at `path`, or None when it cannot be read: a truncated or corrupted file is
     moved aside (kept for inspection) and training starts from scratch instead of failing on
-    every rerun."""
+    every rerun. weights_only=True: a checkpoint is tensors and plain data, never code."""
     try:
-        return torch.load(path, map_location=device, weights_only=False)
-    except Exception as e:  # torch raises several types for a damaged archive
+        return torch.load(path, map_location=device, weights_only=True)
+    except Exception as e:  # torch raises several types for a damaged or unsafe archive
         aside = path.with_name(path.name + ".corrupt")
         os.replace(path, aside)
         log.warning("checkpoint %s cannot be loaded (%s: %s); moved it to %s and training from scratch",
@@ -288,7 +339,7 @@ def fit(model: Trainable, train_data, validate: Validate, *, settings: LoopSetti
             if settings.patience and since_best >= settings.patience and epoch >= settings.min_epochs:
                 stopped = True
         history.append(row)
-        if ckpt_path is not None and (epoch % settings.checkpoint_every == 0 or stopped):
+        if ckpt_path is not None and (epoch % settings.checkpoint_every == 0 or stopped) and _finite(model):
             ckpt_path.parent.mkdir(parents=True, exist_ok=True)
             _save({"fingerprint": fingerprint, "metric": (metric_name, maximise), "epoch": epoch,
                    "history": history, "modules": {k: m.state_dict() for k, m in model.modules.items()},
@@ -313,9 +364,98 @@ def fit(model: Trainable, train_data, validate: Validate, *, settings: LoopSetti
                      seconds_to_best=seconds_to_best, best_state=best_state, metric=metric_name, maximise=maximise)
 
 
+def _finite(model: Trainable) -> bool:
+    """Whether every weight is finite: a diverged model is never checkpointed, so a rerun does not
+    resume from NaN weights."""
+    ok = all(torch.isfinite(p).all() for m in model.modules.values() for p in m.state_dict().values()
+             if torch.is_floating_point(p))
+    if not ok:
+        log.warning("weights are not finite: no checkpoint written")
+    return bool(ok)
+
+
 def _eval_generator(base_seed: int, epoch: int) -> torch.Generator:
     """A generator for validation sampling that does not advance the training stream, so the
     evaluation schedule does not change the training trajectory."""
     g = torch.Generator()
     g.manual_seed((base_seed * 1_000_003 + epoch) % 2**63)
     return g
+
+
+# ------------------------------------------------------------------------------ the one training job
+@dataclass
+class Trainer:
+    """How a task trains its models: the loop settings, the device, and where checkpoints go under
+    which fingerprint (no `checkpoint_dir`: in memory only, as in unit tests). Tasks call `fit`;
+    `tag` separates several fits of one job (one per group-lasso lambda) in checkpoints/<tag>/."""
+
+    loop: dict = field(default_factory=dict)
+    device: str = "auto"
+    device_field: str = "generate.device"
+    checkpoint_dir: Path | None = None
+    fingerprint: str = ""
+    on_epoch_end: Callable[[int], None] | None = None
+
+    def torch_device(self) -> torch.device:
+        return select_device(self.device, self.device_field)
+
+    def generator(self, seed: int) -> torch.Generator:
+        """Seed everything for one model's training and return the loop's generator."""
+        return seed_everything(seed)
+
+    def fit(self, model: Trainable, data, validate: Validate, *, epochs: int, gen: torch.Generator,
+            maximise: bool, metric: str, tag: str | None = None) -> FitResult:
+        ckpt = None if self.checkpoint_dir is None else Path(self.checkpoint_dir) / (tag or "")
+        return fit(model, data, validate, settings=LoopSettings(epochs=epochs, **self.loop), gen=gen,
+                   maximise=maximise, metric_name=metric, checkpoint_dir=ckpt,
+                   fingerprint=f"{self.fingerprint}/{tag}" if tag else self.fingerprint,
+                   on_epoch_end=self.on_epoch_end)
+
+
+@dataclass
+class Trained:
+    """What a training task hands back to the job: the model card, the training curve, the model
+    state (model.pt; None for a job without one) and any other outputs by output name (AnnData ->
+    .h5ad, DataFrame -> .tsv / .tsv.gz)."""
+
+    card: dict
+    curve: pd.DataFrame | None = None
+    state: dict | None = None
+    outputs: dict = field(default_factory=dict)
+    pickled: bool = False  # the state is a library object (CTGAN, TVAE), not plain data
+
+
+def job_fingerprint(identity, code_files=()) -> str:
+    """What a checkpoint must match to be resumed: the job's settings and its code's bytes."""
+    import hashlib
+
+    return hashlib.sha256(repr((identity, [Path(f).read_bytes() for f in code_files])).encode()).hexdigest()
+
+
+def training_job(job, train: Callable[[Trainer], Trained], *, identity, loop: dict | None, device: str,
+                 device_field: str) -> Trained:
+    """The one training job of every model stage (rules train_generator, train_grid_point,
+    train_inference_model, learn_landmarks, train_embedding): threads, the checkpoint directory and
+    fingerprint (so a killed job resumes exactly), `train(trainer)`, the card's run facts, then
+    model.pt, every output and the card written atomically, and the spent checkpoints removed
+    (a forced rerun retrains from scratch, which gives the same result)."""
+    import shutil
+
+    from gexflow.io import write_h5ad, write_json, write_tsv
+
+    torch.set_num_threads(job.threads)
+    out_dir = Path(job.output["card"]).parent
+    trainer = Trainer(loop=dict(loop or {}), device=device, device_field=device_field,
+                      checkpoint_dir=out_dir / "checkpoints",
+                      fingerprint=job_fingerprint(identity, job.input.get("code", [])))
+    result = train(trainer)
+    result.card.update({"torch": torch.__version__, "threads": job.threads})
+    if "model" in job.output:
+        save_model(result.state, job.output["model"], pickled=result.pickled)
+    for name, obj in result.outputs.items():
+        (write_h5ad if hasattr(obj, "obs_names") else write_tsv)(obj, job.output[name])
+    if "curve" in job.output:
+        write_tsv(result.curve if result.curve is not None else pd.DataFrame(), job.output["curve"])
+    write_json(result.card, job.output["card"])
+    shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)
+    return result

@@ -48,11 +48,14 @@ def floor_warning(design, table: pd.DataFrame, params: dict) -> str | None:
             "(counts) or `welch` (log data), or a looser correction")
 
 
-def call_degs_stage(h5ad, ds: dict, params: dict, *, table_out, summary_out, volcano_out, name: str) -> None:
-    """Rule call_degs. `params`: the global deg section with the dataset's `deg` overrides."""
+def call_degs(job) -> None:
+    """Rule call_degs: degs.tsv, summary.tsv, volcano.png of one dataset. The DEG settings are the
+    `deg` section with the dataset's `deg` overrides."""
     from gexflow import deg
     from gexflow.plots import volcano_figure
 
+    h5ad, name = job.input["h5ad"], job.wildcards["dataset"]
+    ds, params = job.params["job"]["dataset"], job.params["job"]["deg"]
     adata = read_h5ad(h5ad)
     column, group_a, group_b = contrast_of(ds, params)
     method = params.get("method", "wilcoxon")
@@ -108,7 +111,7 @@ def call_degs_stage(h5ad, ds: dict, params: dict, *, table_out, summary_out, vol
              f"and |log2 FC| >= {params['log2fc_threshold']:g}; + = higher in {group_a})")
     if warning:
         title += "\nWARNING: the design's smallest possible p cannot pass the correction"
-    volcano_figure(table, volcano_out, p_column=p_col, alpha=params["alpha"],
+    volcano_figure(table, job.output["volcano"], p_column=p_col, alpha=params["alpha"],
                    log2fc_threshold=params["log2fc_threshold"], top_n=params["volcano_labels"], title=title)
-    write_tsv(table, table_out)
-    write_tsv(summary, summary_out)
+    write_tsv(table, job.output["table"])
+    write_tsv(summary, job.output["summary"])

@@ -21,23 +21,30 @@ DATASET_PARSERS = {
 }
 
 
-def stage_embedded(inputs: dict, outputs: dict) -> None:
-    """Rules stage_embedded_bulk / stage_embedded_single_cell."""
-    sums = inputs.get("sums") or None
-    if "expression" in outputs:
-        stage_file(inputs["matrix"], outputs["expression"], sums, compress=True)
-        stage_file(inputs["samples"], outputs["samples"], sums)
-    elif inputs.get("samples"):  # single-cell TSV (genes x cells) + cell sheet -> AnnData
+def stage_embedded_bulk(job) -> None:
+    """Rule stage_embedded_bulk: the shipped (or user's) matrix and sample sheet, verified and staged."""
+    sums = job.input.get("sums") or None
+    stage_file(job.input["matrix"], job.output["expression"], sums, compress=True)
+    stage_file(job.input["samples"], job.output["samples"], sums)
+
+
+def stage_embedded_single_cell(job) -> None:
+    """Rule stage_embedded_single_cell: an .h5ad staged as it is, or a genes x cells TSV with its
+    cell sheet written as AnnData (the dataset's columns)."""
+    sums = job.input.get("sums") or None
+    if job.input.get("samples"):
         from gexflow.staging import stage_single_cell_table
 
-        stage_single_cell_table(inputs["matrix"], inputs["samples"], outputs["matrix"], sums, inputs["dataset"])
+        stage_single_cell_table(job.input["matrix"], job.input["samples"], job.output["matrix"], sums,
+                                job.params["job"]["staging"])
     else:
-        stage_file(inputs["matrix"], outputs["matrix"], sums)
+        stage_file(job.input["matrix"], job.output["matrix"], sums)
 
 
-def stage_embedded_references(inputs: dict, outputs: dict) -> None:
-    stage_references(inputs["kegg"], inputs["l1000"], inputs["entrez_map"], inputs.get("sums") or None,
-                     outputs["kegg"], outputs["l1000"])
+def stage_embedded_references(job) -> None:
+    """Rule stage_embedded_references: the shipped KEGG / L1000 tables in the reference layout."""
+    stage_references(job.input["kegg"], job.input["l1000"], job.input["entrez_map"], job.input.get("sums") or None,
+                     job.output["kegg"], job.output["l1000"])
 
 
 def _fetch_all(urls, settings: dict, tmp: Path, field: str) -> list[Path]:
@@ -56,20 +63,26 @@ def _fetch_all(urls, settings: dict, tmp: Path, field: str) -> list[Path]:
     return files
 
 
-def download_dataset(source: str, urls, settings: dict, outputs: dict, params: dict, name: str = "<name>") -> None:
-    """Rule download_dataset: fetch one remote dataset and parse it."""
-    with tempfile.TemporaryDirectory(dir=Path(outputs["expression"]).parent.parent) as tmp:
-        key = "soft" if source == "geo" else "source"
-        files = _fetch_all(urls, settings, Path(tmp), f"datasets.{name}.{key}")
-        DATASET_PARSERS[source](files, outputs, params)
+def download_dataset(job) -> None:
+    """Rule download_dataset: fetch one remote dataset ({source}) and parse it into the staged layout."""
+    p, w, out = job.params["job"], job.wildcards, job.output
+    with tempfile.TemporaryDirectory(dir=Path(out["expression"]).parent.parent) as tmp:
+        key = "soft" if w["source"] == "geo" else "source"
+        files = _fetch_all(p["urls"], job.config["download"], Path(tmp), f"datasets.{w['dataset']}.{key}")
+        DATASET_PARSERS[w["source"]](files, out, {"tissues": p.get("tissues")})
 
 
-def download_references(what: str, urls, settings: dict, outputs: dict, entrez_map=None) -> None:
-    """Rules download_kegg / download_l1000."""
-    out = outputs["kegg"] if what == "kegg" else outputs["l1000"]
+def download_kegg(job) -> None:
+    """Rule download_kegg: KEGG REST pathways and their Entrez members in the reference layout."""
+    out = job.output["kegg"]
     with tempfile.TemporaryDirectory(dir=Path(out).parent.parent) as tmp:
-        files = _fetch_all(urls, settings, Path(tmp), "references.source")
-        if what == "kegg":
-            dl.prepare_kegg(files[0], files[1], out, entrez_map)
-        else:
-            dl.prepare_l1000(files[0], out)
+        files = _fetch_all(job.params["job"]["kegg_urls"], job.config["download"], Path(tmp), "references.source")
+        dl.prepare_kegg(files[0], files[1], out, job.input.get("entrez_map"))
+
+
+def download_l1000(job) -> None:
+    """Rule download_l1000: the LINCS L1000 landmark list in the reference layout."""
+    out = job.output["l1000"]
+    with tempfile.TemporaryDirectory(dir=Path(out).parent.parent) as tmp:
+        files = _fetch_all(job.params["job"]["l1000_urls"], job.config["download"], Path(tmp), "references.source")
+        dl.prepare_l1000(files[0], out)

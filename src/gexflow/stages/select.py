@@ -13,28 +13,31 @@ from gexflow.io import read_h5ad, write_tsv
 log = logging.getLogger("gexflow.stages.select")
 
 
-def select_genes_stage(inputs: dict, spec: dict, *, genes_out, coverage_out, name: str) -> None:
+def select_genes(job) -> None:
     """Rule select_genes: one gene list (gene_id, symbol, source) + a coverage report."""
     from gexflow import selection
+    from gexflow.io import read_intermediate
 
+    inputs, spec, name = job.input, job.params["job"]["spec"], job.wildcards["selection"]
+    genes_out, coverage_out = job.output["genes"], job.output["coverage"]
     method = spec["method"]
     if method in ("kegg", "l1000", "gmt", "list"):
         var = read_h5ad(inputs["h5ad"], backed="r").var.copy()
         if method == "list":
             genes, coverage = selection.select_list(inputs["file"], var)
         elif method == "gmt":
-            genes, coverage = selection.select_gmt(inputs["gmt"], var, spec.get("names"))
+            genes, coverage = selection.select_gmt(inputs["file"], var, spec.get("names"))
         elif method == "kegg":
-            kegg = pd.read_csv(inputs["kegg"], sep="\t", dtype=str)
+            kegg = read_intermediate(inputs["kegg"], dtype=str)
             genes, coverage = selection.select_kegg(kegg, var, spec["pathways"], kegg_file=inputs["kegg"])
         else:
-            lm = pd.read_csv(inputs["l1000"], sep="\t", dtype=str)
+            lm = read_intermediate(inputs["l1000"], dtype=str)
             genes, coverage = selection.select_l1000(lm, var)
     elif method == "deg":
-        degs = pd.read_csv(inputs["degs"], sep="\t", dtype={"gene_id": str, "symbol": str})
+        degs = read_intermediate(inputs["degs"], dtype={"gene_id": str, "symbol": str})
         genes, coverage = selection.select_degs(degs, spec.get("top_n"), spec["correction"], deg_file=inputs["degs"])
     else:
-        parts = [pd.read_csv(f, sep="\t", dtype=str) for f in inputs["parts"]]
+        parts = [read_intermediate(f, dtype=str, keep_default_na=False) for f in inputs["parts"]]
         genes = selection.combine(parts, method)
         coverage = pd.DataFrame([{"set": method, "name": " / ".join(spec["of"]), "in_set": len(genes),
                                   "found_in_data": len(genes), "missing": 0, "missing_genes": ""}])

@@ -14,10 +14,12 @@ from gexflow.splits import fold_splits, split_table
 log = logging.getLogger("gexflow.stages.split")
 
 
-def split_samples_stage(h5ad, *, label, patient_column: str | None, folds: int, val_fraction: float, seed: int,
-                        out) -> None:
-    """split.tsv: sample_id, class, group, and fold_i in {train, val, test} for each fold;
-    stratified by the class label, grouped by patient (or by sample without a patient column)."""
+def split_samples(job) -> None:
+    """Rule split_samples: split.tsv (sample_id, class, group, and fold_i in {train, val, test}
+    for each fold), stratified by the class label, grouped by patient (or by sample without a
+    patient column)."""
+    p = job.params["job"]
+    h5ad, label, patient_column, folds = job.input["h5ad"], p["label"], p["patient_column"], p["folds"]
 
     obs = read_h5ad(h5ad, backed="r").obs.copy()
     check_columns(obs, label_columns(label) + ([patient_column] if patient_column else []), h5ad,
@@ -32,7 +34,7 @@ def split_samples_stage(h5ad, *, label, patient_column: str | None, folds: int, 
                          "(each fold's test part needs one of every class)",
                          f"set split.folds (or the experiment's split.folds) to at most {min(per_class.values())}, "
                          "or merge or exclude small classes")
-    splits = fold_splits(labels, groups, k=folds, val_fraction=val_fraction, seed=seed)
-    write_tsv(split_table(obs.index, labels, groups, splits), out)
+    splits = fold_splits(labels, groups, k=folds, val_fraction=p["val_fraction"], seed=p["seed"])
+    write_tsv(split_table(obs.index, labels, groups, splits), job.output["split"])
     for i, s in enumerate(splits):
         log.info("fold %d: %d train, %d validation, %d test samples", i, len(s.train), len(s.val), len(s.test))

@@ -1,7 +1,8 @@
-# deg stage: paths, hashes, input functions and targets (its rules: workflow/rules/deg.smk).
+# deg stage: input functions and targets (its rules: workflow/rules/deg.smk; directories and
+# hashes: gexflow.paths).
 def deg_targets():
     return [
-        f"{deg_dir(ds)}/{f}"
+        f"{PATHS.deg_dir(ds)}/{f}"
         for ds in config["deg"]["datasets"]
         for f in ("degs.tsv", "summary.tsv", "volcano.png")
     ]
@@ -9,8 +10,5 @@ def deg_targets():
 
 def deg_inputs(wildcards):
     ds = wildcards.dataset
-    check_hash(deg_hash(ds), wildcards.ghash, ds)
-    return {
-        "h5ad": f"{filter_dir(ds)}/filtered.h5ad",
-        "code": package_sources("stages/deg.py", "deg.py", "plots.py"),
-    }
+    check_hash(PATHS.deg_hash(ds), wildcards.deg_hash, ds)
+    return {"h5ad": f"{PATHS.filter_dir(ds)}/filtered.h5ad"}

@@ -1,0 +1,9 @@
+"""Rule stage_embedded_bulk: the shipped (or user's) matrix and sample sheet, verified and staged."""
+
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821 (for --sdm conda envs)
+from gexflow.runner import run_rule  # noqa: E402
+from gexflow.stages.download import stage_embedded_bulk  # noqa: E402
+
+run_rule(snakemake, stage_embedded_bulk)  # noqa: F821
