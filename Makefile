@@ -17,6 +17,9 @@ $(BIN)/.gexflow-installed: requirements.txt pyproject.toml
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
+# Every check a run makes before its first job, in under a second: each file parses and has no
+# duplicate key, the files merge as Snakemake merges them, the schema (defaults filled in), the
+# cross-field checks and every model setting against the model's own (config/README.md).
 check-config: $(BIN)/.gexflow-installed
 	$(BIN)/python -m gexflow.config config/config.yaml $(CONFIG)
 

@@ -91,8 +91,9 @@ def test_rule_scripts_call_stage_modules_only():
 
 
 def test_registry_is_import_light():
-    """The Snakefile imports the registry at parse time: no torch, pandas or numpy behind it."""
-    code = ("import sys; import gexflow.models.registry; "
+    """The Snakefile imports the registry, the settings and the config layer at parse time: no
+    torch, pandas or numpy behind them."""
+    code = ("import sys; import gexflow.models.registry, gexflow.models.settings, gexflow.config; "
             "print(','.join(m for m in ('torch', 'pandas', 'numpy', 'sklearn') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
@@ -107,6 +108,17 @@ def test_schema_model_enums_equal_the_registry():
     assert exp["models"]["items"]["enum"] == trainable("generate")
     assert sorted(gen["settings"]["properties"]) == sorted(trainable("generate"))
     assert models("generate", "reference") == ["real_train"]
+    inf = schema["properties"]["infer"]["properties"]
+    assert inf["models"]["items"]["enum"] == inf["models"]["default"] == trainable("infer")
+    assert inf["experiments"]["additionalProperties"]["properties"]["models"]["items"]["enum"] == trainable("infer")
+    assert inf["predict"]["additionalProperties"]["properties"]["model"]["enum"] == trainable("infer")
+    assert sorted(inf["settings"]["properties"]) == sorted(trainable("infer"))
+    emb = schema["properties"]["embed"]["properties"]
+    # embed: the factorized embedding (settings: embed.settings) and the baselines it is compared with
+    assert models("embed", "torch") == ["factorized"]
+    assert emb["evaluation"]["properties"]["baselines"]["items"]["enum"] == [m for m in models("embed")
+                                                                           if m != "factorized"]
+    # every trainable model's settings block is its dataclass: tests/test_config_checks.py
     for m in MODELS.values():
         for f in m.code:
             assert (SRC / f).exists(), (m.name, f)

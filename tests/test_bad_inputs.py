@@ -129,7 +129,8 @@ def test_default_config_is_valid():
     (lambda c: c["filter"].__setitem__("min_fraction", 2), "filter.min_fraction", "maximum"),
     (lambda c: c["filter"].__setitem__("min_expression", "high"), "filter.min_expression", "not of type"),
     (lambda c: c["datasets"]["kirc"].__setitem__("scale", "log10"), "datasets.kirc.scale", "log2p1"),
-    (lambda c: c["datasets"]["kirc"].__setitem__("sclae", "linear"), "datasets.kirc", "sclae"),
+    # an unknown key: the field names the key itself, the fix the closest valid key
+    (lambda c: c["datasets"]["kirc"].__setitem__("sclae", "linear"), "datasets.kirc.sclae", "did you mean 'scale'"),
     (lambda c: c.__setitem__("seed", -1), "seed", "minimum"),
 ])
 def test_bad_config_names_the_field(edit, field, words):

@@ -1,15 +1,34 @@
-"""Config checks and the short hashes that name versioned stage directories.
+"""The config layer: reading and merging config files, the schema with its defaults, the
+cross-field and per-model checks, the effective values the rules use (split, model settings,
+grids), and the short hashes that name versioned stage directories.
 
-Imported by the Snakefile at parse time: keep it free of heavy imports.
+Imported by the Snakefile at parse time: keep it free of heavy imports (PyYAML and jsonschema are
+imported where they are needed, never numpy, pandas or torch).
+
+`python -m gexflow.config FILE [FILE...]` (`make check-config`) runs every check a run makes
+before its first job: each file parses and has no duplicate key, the files merge as Snakemake
+merges them, the schema (with its defaults), then the checks below.
 """
 
 from __future__ import annotations
 
+import copy
+import difflib
+import functools
 import hashlib
+import itertools
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 from gexflow.errors import InputError
+from gexflow.models import settings as model_settings_table
+from gexflow.models.registry import MODELS, trainable
+
+REPO = Path(__file__).resolve().parents[2]
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+# results_dir may not lie in (or be) any of these, relative to the working directory or the repository
+PROTECTED_DIRS = ("resources", "src", "workflow", "config", "scripts", "tests", ".git")
 
 
 def canonical_json(obj) -> str:
@@ -21,42 +40,347 @@ def section_hash(*parts, length: int = 8) -> str:
     return hashlib.sha256(canonical_json(parts).encode()).hexdigest()[:length]
 
 
-def check_config(config: dict, schema_path, config_file: str = "config") -> None:
-    """Validate `config` against the JSON schema; raise InputError naming the first bad field.
-
-    Snakemake's own `validate()` runs after this (and fills defaults); this pass exists to turn
-    jsonschema's multi-line dump into one message with the field path and a fix.
-    """
-    import jsonschema
+# ------------------------------------------------------------------------------ reading files
+def _loader():
     import yaml
 
-    schema = yaml.safe_load(Path(schema_path).read_text())
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(config),
-                    key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
-    if not errors:
-        return
-    err = errors[0]
-    field = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _read_text(path) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(path, "(whole file)", f"cannot be read ({type(e).__name__}: {e})",
+                         "give the path of a readable UTF-8 YAML file") from None
+
+
+def _parse(path, text: str):
+    """The YAML document of `text` (libyaml when present); a syntax error names file, line and
+    column, in the words of PyYAML's own parser (which names the offending character)."""
+    import yaml
+
+    try:
+        return yaml.load(text, Loader=_loader())
+    except yaml.YAMLError:
+        pass
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(whole file)"
+        raise InputError(path, where, f"not valid YAML: {e.problem or e.context}",
+                         "fix the syntax there (indent with spaces, not tabs; close every bracket and quote)") from None
+    except yaml.YAMLError as e:
+        raise InputError(path, "(whole file)", f"not valid YAML: {e}", "fix the YAML syntax") from None
+
+
+def load_yaml(path) -> dict:
+    """A YAML config file as a dict; a syntax error names the file, line and column (Snakemake's own
+    message names neither)."""
+    data = _parse(path, _read_text(path))
+    if not isinstance(data, dict):
+        raise InputError(path, "(top level)", "is not a mapping of config keys",
+                         "start from config/config.yaml or config/own_data.yaml")
+    return data
+
+
+def _check_duplicate_keys(path, text: str) -> None:
+    """PyYAML keeps the last of two equal keys of a mapping without a word: refuse them, at any level."""
+    import yaml
+
+    root = yaml.compose(text, Loader=_loader())
+    seen: set[int] = set()
+
+    def walk(node, trail: list[str]) -> None:
+        if node is None or id(node) in seen:  # an alias revisits its anchor's node
+            return
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first: dict = {}
+            for key, value in node.value:
+                scalar = isinstance(key, yaml.ScalarNode)
+                name = str(key.value) if scalar else "?"
+                if scalar and key.tag != "tag:yaml.org,2002:merge":
+                    ident = (key.tag, key.value)
+                    mark = key.start_mark
+                    if ident in first:
+                        before = first[ident]
+                        at = (f"line {before.line + 1} and again at line {mark.line + 1}" if before.line != mark.line
+                              else f"line {mark.line + 1}, columns {before.column + 1} and {mark.column + 1}")
+                        raise InputError(path, ".".join(trail + [name]),
+                                         f"set twice, at {at} (YAML would silently keep only the second)",
+                                         "remove one of the two, or merge them into one entry")
+                    first[ident] = mark
+                walk(value, trail + [name])
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, trail[:-1] + [f"{trail[-1]}[{i}]"] if trail else [f"[{i}]"])
+
+    walk(root, [])
+
+
+def check_config_files(paths: list[str]) -> None:
+    """Each config file reads, parses (an error names file, line and column) and is a mapping with
+    no key given twice at any level (an error names the file, the key path and both lines)."""
+    for path in paths:
+        text = _read_text(path)
+        data = _parse(path, text)
+        if not isinstance(data, dict):
+            raise InputError(path, "(top level)", "is not a mapping of config keys",
+                             "start from config/config.yaml or config/own_data.yaml")
+        _check_duplicate_keys(path, text)
+
+
+def merge_config(config: dict, overwrite: dict) -> dict:
+    """Update `config` in place with `overwrite` as Snakemake's update_config does: a mapping
+    updates the mapping under the same key key by key (recursively; an empty mapping changes
+    nothing), any other value (a list, a scalar, null) replaces what was there."""
+
+    def update(d, u):
+        for key, value in u.items():
+            if not isinstance(d, Mapping):
+                d = {}
+            if isinstance(value, Mapping):
+                d[key] = update(d.get(key, {}), value)
+            else:
+                d[key] = value
+        return d
+
+    update(config, overwrite)
+    return config
+
+
+def load_config(paths: list[str]) -> dict:
+    """The config of a run with these files, merged as Snakemake merges them: the first plays the
+    workflow's `configfile:` (config/config.yaml), the others the `--configfile`s, merged over it
+    in order (see merge_config). One file alone is a `--replace-workflow-config` run."""
+    datas = [copy.deepcopy(load_yaml(p)) for p in paths]
+    if not datas:
+        return {}
+    overwrite: dict = {}
+    for d in datas[1:]:
+        merge_config(overwrite, d)
+    return merge_config(datas[0], overwrite)
+
+
+def merge_order(files, default: str = "config/config.yaml") -> list[str]:
+    """Config files in the order they merge (load_config, name_origin): the workflow's own
+    `configfile:` first, then the others as given. Snakemake's `workflow.configfiles` lists the
+    `--configfile`s first and the workflow's file last."""
+    files = [str(f) for f in files]
+    return [f for f in files if f == default] + [f for f in files if f != default]
+
+
+def _has_path(data, parts: list[str]) -> bool:
+    for p in parts:
+        if not isinstance(data, dict) or p not in data:
+            return False
+        data = data[p]
+    return True
+
+
+def name_origin(error: InputError, paths: list[str]) -> InputError:
+    """The same error naming the one file of `paths` (in merge order, see merge_order) that set
+    its field: the last file holding that key path. Unchanged when no single file can be told (a
+    missing key, a value combined from several entries) or when the error names a file already
+    (it is not the list `", ".join(paths)`, in any order)."""
+    if len(paths) < 2 or sorted(error.file.split(", ")) != sorted(map(str, paths)):
+        return error
+    parts = error.field.split(".")
+    for path in reversed(paths):
+        try:
+            data = load_yaml(path)
+        except InputError:
+            return error
+        if _has_path(data, parts):
+            return InputError(path, error.field, error.problem, error.fix)
+    return error
+
+
+# ------------------------------------------------------------------------------------ schema
+@functools.lru_cache(maxsize=4)
+def _schema(schema_path: str) -> dict:
+    import yaml
+
+    return yaml.load(Path(schema_path).read_text(encoding="utf-8"), Loader=_loader())
+
+
+def _validator(schema: dict, fill_defaults: bool):
+    """A Draft 2020-12 validator; with `fill_defaults`, one that sets each missing property that
+    has a `default` while it validates: snakemake.utils.validate(..., set_default=True) (the
+    defaults are copied, so no two config entries share one list)."""
+    import jsonschema
+    from jsonschema import validators
+
+    base = jsonschema.Draft202012Validator
+    if not fill_defaults:
+        return base(schema)
+    properties = base.VALIDATORS["properties"]
+
+    def set_defaults(validator, props, instance, subschema):
+        if isinstance(instance, dict):
+            for name, sub in props.items():
+                if isinstance(sub, dict) and "default" in sub:
+                    instance.setdefault(name, copy.deepcopy(sub["default"]))
+        yield from properties(validator, props, instance, subschema)
+
+    return validators.extend(base, {"properties": set_defaults})(schema)
+
+
+def _settings_block(path: list) -> tuple[list, str] | None:
+    """(config path of the model settings block, its SETTINGS name) that a schema error lies in."""
+    table = model_settings_table.SETTINGS
+    if len(path) >= 3 and path[0] in ("generate", "infer") and path[1] == "settings" and path[2] in table:
+        return path[:3], path[2]
+    if path[:2] == ["infer", "learned"]:
+        return path[:2], "learned"
+    if path[:2] == ["embed", "settings"]:
+        return path[:2], "factorized"
+    return None
+
+
+def _schema_error(err, config: dict, config_file: str) -> InputError:
+    """One jsonschema error as an InputError: field path, problem, fix. In a model's settings
+    block the model's own check words it (closest valid name, expected type)."""
+    path = list(err.absolute_path)
+    block = _settings_block(path)
+    if block is not None:
+        where, model = block
+        values = config
+        for p in where:
+            values = values[p]
+        try:
+            model_settings_table.check_settings(model, values, ".".join(map(str, where)), config_file)
+        except InputError as e:
+            return e
+    field = ".".join(str(p) for p in path) or "(top level)"
     hint = err.schema.get("description", "") if isinstance(err.schema, dict) else ""
+    problem = err.message
     if err.validator == "required":
         missing = err.message.split("'")[1] if "'" in err.message else err.message
         field = f"{field}.{missing}" if field != "(top level)" else missing
         fix = f"add '{missing}' (see config/README.md and config/config.yaml for its meaning and default)"
-    elif err.validator == "additionalProperties":
-        fix = "remove or correct the unknown key; config/README.md lists every key"
+    elif err.validator == "additionalProperties" and isinstance(err.instance, dict):
+        known = list(err.schema.get("properties", {}))
+        extra = [k for k in err.instance if k not in known] or ["?"]
+        key = str(extra[0])
+        field = f"{field}.{key}" if field != "(top level)" else key
+        problem = f"unknown key '{key}'"
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        fix = (f"did you mean '{close[0]}'? " if close else "remove it or correct its name; ") + \
+            f"valid keys here: {', '.join(known)}"
     else:
+        if err.validator == "type":  # the value as YAML writes it (null, true), not as Python does
+            shown = model_settings_table.yaml_text(err.instance)
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            types = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
+            problem = f"{shown} is not of type {' or '.join(repr(t) for t in types)}"
         fix = f"set a valid value{': ' + hint if hint else ''} (see config/README.md)"
-    raise InputError(config_file, field, err.message, fix)
+    return InputError(config_file, field, problem, fix)
+
+
+def _first_error(validator, config):
+    errors = sorted(validator.iter_errors(config),
+                    key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    return errors[0] if errors else None
+
+
+def check_config(config: dict, schema_path, config_file: str = "config") -> None:
+    """Validate `config` against the JSON schema (defaults not filled in); raise InputError naming
+    the first bad field.
+
+    The Snakefile's `validate()` runs first (and fills defaults); on failure this pass turns
+    jsonschema's multi-line dump into one message with the field path and a fix.
+    """
+    err = _first_error(_validator(_schema(str(schema_path)), fill_defaults=False), config)
+    if err is not None:
+        raise _schema_error(err, config, config_file)
+
+
+def validate_config(config: dict, config_file: str, schema_path=SCHEMA) -> dict:
+    """Fill in the schema's defaults (in place, as the Snakefile's validate() does), stop at the
+    first schema error (one line), then run every cross-field and per-model check
+    (check_datasets). Returns `config`."""
+    err = _first_error(_validator(_schema(str(schema_path)), fill_defaults=True), config)
+    if err is not None:
+        raise _schema_error(err, config, config_file)
+    check_datasets(config, config_file)
+    return config
+
+
+# -------------------------------------------------------------------------- effective values
+def effective_split(config: dict, stage: str, exp: dict) -> dict:
+    """{"folds", "val_fraction"} of an experiment of `stage`: the `split` section, then its
+    dataset's `split`, then its own `split` (the rules' split_spec merges the same way)."""
+    if exp["dataset"] not in config["datasets"]:
+        raise KeyError(f"{stage} experiment on '{exp['dataset']}', which is not a key of `datasets`")
+    merged = {**config["split"], **(config["datasets"][exp["dataset"]].get("split") or {}),
+              **(exp.get("split") or {})}
+    return {"folds": merged["folds"], "val_fraction": merged["val_fraction"]}
+
+
+def split_field(config: dict, stage: str, name: str, exp: dict, key: str = "folds") -> str:
+    """The config key that sets an experiment's split `key`: its own, its dataset's or the section's."""
+    if key in (exp.get("split") or {}):
+        return f"{stage}.experiments.{name}.split.{key}"
+    if key in (config["datasets"][exp["dataset"]].get("split") or {}):
+        return f"datasets.{exp['dataset']}.split.{key}"
+    return f"split.{key}"
+
+
+def _defaults(model: str) -> dict:
+    """Defaults gexflow fills in: every setting's, but none of a library's keywords (ctgan, tvae:
+    only the keywords given are passed, the library's defaults apply to the rest)."""
+    return {} if model_settings_table.library(model) else model_settings_table.defaults(model)
+
+
+def model_settings(config: dict, stage: str, exp: dict, model: str) -> dict:
+    """A model's effective settings in one experiment: its defaults, the global block
+    (`<stage>.settings.<model>`, schema defaults filled) and the experiment's `settings.<model>`.
+    For `embed` the model is the factorized embedding: `embed.settings`, then the experiment's
+    `settings`."""
+    if stage == "embed":
+        model = "factorized"
+        base, over = config["embed"].get("settings") or {}, exp.get("settings") or {}
+    else:
+        base = (config[stage].get("settings") or {}).get(model) or {}
+        over = (exp.get("settings") or {}).get(model) or {}
+    return {**_defaults(model), **base, **over}
+
+
+def learned_settings(config: dict) -> dict:
+    """The learned-landmark group-lasso MLP's settings: its defaults, then `infer.learned`."""
+    return {**_defaults("learned"), **(config["infer"].get("learned") or {})}
+
+
+def model_grid(config: dict, exp: dict, model: str) -> list[dict]:
+    """The validation grid of a generate model in an experiment as a list of {setting: value}
+    points (`generate.grid.<model>`, then the experiment's `grid.<model>`; keys sorted, every
+    combination); [{}] without a grid."""
+    grid = dict((config["generate"].get("grid") or {}).get(model) or {})
+    grid.update((exp.get("grid") or {}).get(model) or {})
+    keys = sorted(grid)
+    return [dict(zip(keys, v)) for v in itertools.product(*(grid[k] for k in keys))] or [{}]
+
+
+# ------------------------------------------------------------------------------------ checks
+def _closest(word: str, choices) -> str:
+    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'? " if close else ""
 
 
 def check_datasets(config: dict, config_file: str = "config") -> None:
-    """Cross-field checks that JSON schema cannot express."""
+    """Every check JSON schema cannot express, on a config whose schema defaults are filled in
+    (validate_config, or the Snakefile's validate()): datasets, gene sets, results_dir, each
+    model stage's running experiments (split, labels, models, every settings block and grid
+    point against the model's own settings, the comparison baseline)."""
     datasets = config["datasets"]
     for name in config["run"]["datasets"]:
         if name not in datasets:
             raise InputError(config_file, "run.datasets", f"'{name}' is not a key of `datasets`",
                              f"use one of: {', '.join(datasets)}")
+    _check_results_dir(config, config_file)
     for stage in ("deg", "select"):
         for name in config[stage]["datasets"]:
             if name not in datasets:
@@ -75,10 +399,11 @@ def check_datasets(config: dict, config_file: str = "config") -> None:
                                  f"dataset has `scale: {datasets[name]['scale']}`",
                                  "use `method: welch` (log data) or `wilcoxon`, or give the raw count matrix")
     _check_select_sets(config["select"]["sets"], config_file)
+    _check_global_settings(config, config_file)
     _check_generate(config, config_file)
-    _check_split_sizes(config, config_file)
     _check_infer(config, config_file)
     _check_embed(config, config_file)
+    _check_split_sizes(config, config_file)
     for name, ds in datasets.items():
         where = f"datasets.{name}"
         if ds["source"] == "embedded":
@@ -114,6 +439,233 @@ def check_datasets(config: dict, config_file: str = "config") -> None:
         if ds["scale"] == "log2_offset" and "log_offset" not in ds:
             raise InputError(config_file, f"{where}.log_offset", "required for `scale: log2_offset`",
                              "set the pseudo-count the values were logged with (0.25 for the MetaGSCA tables)")
+
+
+def _check_results_dir(config: dict, config_file: str) -> None:
+    """results_dir never inside (or above) the repository's own directories: a stage writing
+    there could overwrite shipped data or code."""
+    if "results_dir" not in config:  # only a config whose schema defaults were not filled in
+        return
+    raw = str(config["results_dir"])
+    target = Path(raw).resolve()
+    bases = [Path.cwd().resolve()] + ([REPO] if (REPO / "Snakefile").is_file() else [])
+    fix = ("write results outside the repository's " + ", ".join(f"{d}/" for d in PROTECTED_DIRS[:5]) +
+           " (the default `results`, or an absolute path elsewhere)")
+    for base in dict.fromkeys(bases):
+        for d in PROTECTED_DIRS:
+            protected = (base / d).resolve()
+            if target == protected or protected in target.parents:
+                raise InputError(config_file, "results_dir", f"'{raw}' is inside {d}/ ({protected})", fix)
+    if REPO in bases and (target == REPO or target in REPO.parents):
+        raise InputError(config_file, "results_dir", f"'{raw}' is the repository directory {REPO} or above it "
+                         "(stage directories would be written beside its source)", fix)
+
+
+def _check_global_settings(config: dict, config_file: str) -> None:
+    """Every global settings block (`<stage>.settings.<model>`, infer.learned, embed.settings)
+    and every `generate.grid` entry against the model's own settings."""
+    for stage in ("generate", "infer"):
+        for model, block in ((config.get(stage) or {}).get("settings") or {}).items():
+            where = f"{stage}.settings.{model}"
+            if model not in trainable(stage):
+                raise InputError(config_file, where, f"unknown model '{model}' of {stage}",
+                                 f"{_closest(model, trainable(stage))}use {', '.join(trainable(stage))}")
+            model_settings_table.check_settings(model, block, where, config_file)
+    if "learned" in (config.get("infer") or {}):
+        model_settings_table.check_settings("learned", config["infer"]["learned"], "infer.learned", config_file)
+    if "settings" in (config.get("embed") or {}):
+        model_settings_table.check_settings("factorized", config["embed"]["settings"], "embed.settings",
+                                            config_file)
+    _check_grid((config.get("generate") or {}).get("grid") or {}, "generate.grid", config_file)
+
+
+def _check_grid(grid: dict, where: str, config_file: str) -> None:
+    """A validation grid ({model: {setting: [values]}}): models of generate, settings of that
+    model, values of the setting's type, no value twice (identical points would be trained and
+    reported as a choice)."""
+    for model, points in grid.items():
+        if model not in trainable("generate"):
+            raise InputError(config_file, f"{where}.{model}", f"unknown model '{model}' of generate",
+                             f"{_closest(model, trainable('generate'))}use {', '.join(trainable('generate'))}")
+        for key, values in (points or {}).items():
+            field = f"{where}.{model}.{key}"
+            if key not in model_settings_table.names(model):
+                model_settings_table.check_settings(model, {key: None}, f"{where}.{model}", config_file)
+            if not isinstance(values, list) or not values:
+                raise InputError(config_file, field, "is not a non-empty list of values to try",
+                                 f"write `{key}: [a, b]` (every value is trained; the best validation score wins)")
+            for v in values:
+                model_settings_table.check_settings(model, {key: v}, f"{where}.{model}", config_file)
+            texts = [canonical_json(v) for v in values]
+            if len(set(texts)) < len(texts):
+                twice = next(v for v, t in zip(values, texts) if texts.count(t) > 1)
+                raise InputError(config_file, field, f"lists {model_settings_table.yaml_text(twice)} more than once "
+                                 "(identical grid points would be trained and reported as a choice)",
+                                 "list each value once")
+
+
+def _check_label(label, field: str, config_file: str) -> list[str]:
+    """A label (a column or a list of columns) names at least one column; returns the columns."""
+    cols = [label] if isinstance(label, str) else list(label) if isinstance(label, (list, tuple)) else []
+    if not cols or any(not isinstance(c, str) or not c.strip() for c in cols):
+        raise InputError(config_file, field, f"{model_settings_table.yaml_text(label)} names no class column",
+                         "name the sample-sheet column(s) holding the classes, e.g. `label: condition` or "
+                         "`label: [cohort, condition]`")
+    return cols
+
+
+def _uses_deg(sets: dict, name: str, trail=()) -> bool:
+    """Does gene set `name` need DEG calls (a `deg` set, or a union/intersection with one)?"""
+    spec = sets.get(name, {})
+    if spec.get("method") == "deg":
+        return True
+    if spec.get("method") in ("union", "intersection") and name not in trail:
+        return any(_uses_deg(sets, part, (*trail, name)) for part in spec.get("of", []))
+    return False
+
+
+def _check_gene_set(config: dict, field: str, set_name: str, dataset: str, config_file: str, *,
+                    what: str = "gene set", allow_all: bool = False, example: str = "") -> None:
+    """The one gene-set check of the model stages: `set_name` is a key of select.sets (or `all`
+    where allowed), and a set built from DEG calls names a dataset of deg.datasets."""
+    sets = config["select"]["sets"]
+    if allow_all and set_name == "all":
+        return
+    if set_name not in sets:
+        raise InputError(config_file, field, f"'{set_name}' is not a set under select.sets",
+                         f"{_closest(set_name, sets)}use {'`all` (every filtered gene) or ' if allow_all else ''}"
+                         f"one of: {', '.join(sets)}{example}")
+    if _uses_deg(sets, set_name) and dataset not in config["deg"]["datasets"]:
+        raise InputError(config_file, field, f"DEG set on '{dataset}', which is not in deg.datasets",
+                         f"add {dataset} to deg.datasets or choose another {what}")
+
+
+def _check_split_sizes(config: dict, config_file: str) -> None:
+    """Before any job: every class of every running experiment has at least as many patients as
+    the split has folds (else StratifiedGroupKFold fails deep inside a job)."""
+    for stage in ("generate", "infer", "embed"):
+        sec = config.get(stage) or {}
+        for name in sec.get("run", []):
+            exp = sec.get("experiments", {}).get(name)
+            if not exp or exp.get("dataset") not in config["datasets"] or "label" not in exp:
+                continue
+            labels = [exp["label"]] if isinstance(exp["label"], str) else list(exp["label"])
+            counts = sheet_counts(config["datasets"][exp["dataset"]], labels)
+            if counts is None:
+                continue
+            per_class, _ = counts
+            folds = effective_split(config, stage, exp)["folds"]
+            small = {k: v for k, v in per_class.items() if v < folds}
+            if small:
+                k, v = min(small.items(), key=lambda kv: kv[1])
+                field = split_field(config, stage, name, exp)
+                raise InputError(config_file, field, f"{folds} folds, but class '{k}' of experiment {name} has only "
+                                 f"{v} patients (each fold's test part needs one of every class)",
+                                 f"set {field} to at most {min(per_class.values())}, or merge small classes "
+                                 "(label) / exclude them (the dataset's `exclude`)")
+
+
+def running_experiments(config: dict, stage: str, config_file: str):
+    """(name, experiment, its config path, its dataset entry) of each experiment a model stage
+    runs; a run name or dataset that does not exist is an error. Only the experiments that run
+    are checked: a config merged over the default carries its other entries."""
+    sec = config.get(stage, {"run": []})
+    experiments = sec.get("experiments", {})
+    for name in sec["run"]:
+        if name not in experiments:
+            raise InputError(config_file, f"{stage}.run", f"'{name}' is not a key of {stage}.experiments",
+                             f"{_closest(name, experiments)}use one of: {', '.join(experiments) or '(none defined)'}")
+    for name in sec["run"]:
+        exp, where = experiments[name], f"{stage}.experiments.{name}"
+        ds = config["datasets"].get(exp["dataset"])
+        if ds is None:
+            raise InputError(config_file, f"{where}.dataset", f"'{exp['dataset']}' is not a key of `datasets`",
+                             f"{_closest(exp['dataset'], config['datasets'])}use one of: "
+                             f"{', '.join(config['datasets'])}")
+        yield name, exp, where, ds
+
+
+def _check_run_folds(config: dict, stage: str, name: str, exp: dict, config_file: str) -> None:
+    sec = config[stage]
+    folds = effective_split(config, stage, exp)["folds"]
+    if sec["run_folds"] > folds:
+        field = split_field(config, stage, name, exp)
+        raise InputError(config_file, f"{stage}.run_folds", f"{sec['run_folds']} folds to run of the {folds} "
+                         f"of experiment {name}'s split ({field})",
+                         f"set {stage}.run_folds <= {folds}, or raise {field}")
+
+
+def _check_folds_and_models(config: dict, stage: str, name: str, exp: dict, config_file: str, *,
+                            epochs: int) -> None:
+    """A generate or infer experiment: run_folds fits its split (the `split` section, the
+    dataset's, the experiment's), its label names a column, its per-model settings name known
+    models and are settings of those models, torch models have global settings (epochs)."""
+    sec, where, models = config[stage], f"{stage}.experiments.{name}", trainable(stage)
+    _check_run_folds(config, stage, name, exp, config_file)
+    _check_label(exp["label"], f"{where}.label", config_file)
+    for model, block in (exp.get("settings") or {}).items():
+        if model not in models:
+            raise InputError(config_file, f"{where}.settings.{model}", "unknown model",
+                             f"{_closest(model, models)}use {', '.join(models)}")
+        model_settings_table.check_settings(model, block, f"{where}.settings.{model}", config_file)
+    for model in exp.get("models", sec["models"]):
+        if MODELS[model].kind == "torch" and model not in (sec.get("settings") or {}):
+            raise InputError(config_file, f"{stage}.settings.{model}", "missing (its epochs are required)",
+                             f"add `{model}: {{epochs: {epochs}}}` under {stage}.settings")
+
+
+def _check_generate(config: dict, config_file: str) -> None:
+    gen = config.get("generate") or {}
+    for name, exp, where, ds in running_experiments(config, "generate", config_file):
+        if ds["kind"] != "bulk":
+            raise InputError(config_file, f"{where}.dataset", f"'{exp['dataset']}' is single-cell",
+                             "generators run on bulk datasets")
+        _check_gene_set(config, f"{where}.genes", exp["genes"], exp["dataset"], config_file)
+        _check_folds_and_models(config, "generate", name, exp, config_file, epochs=300)
+        _check_grid(exp.get("grid") or {}, f"{where}.grid", config_file)
+        models = exp.get("models", gen["models"])
+        baseline = (gen.get("evaluation") or {}).get("baseline")  # absent only in a config not validated
+        if baseline is not None and baseline not in models:
+            field = "generate.evaluation.baseline"
+            if baseline not in trainable("generate"):
+                raise InputError(config_file, field, f"'{baseline}' is not a model of generate",
+                                 f"{_closest(baseline, models)}set it to one of the models of experiment {name}: "
+                                 f"{', '.join(models)}")
+            models_field = f"{where}.models" if "models" in exp else "generate.models"
+            raise InputError(config_file, field, f"'{baseline}' is not among the models of experiment {name} "
+                             f"({', '.join(models)}), so nothing could be compared with it",
+                             f"add {baseline} to {models_field}, or set {field} to one of: {', '.join(models)}")
+
+
+def _check_infer(config: dict, config_file: str) -> None:
+    """infer: experiments that run name existing datasets, landmark sets and models; predict jobs
+    name a running experiment, one of its models and a fold that is trained."""
+    inf = config.get("infer", {"run": []})
+    experiments = inf.get("experiments", {})
+    for name, exp, where, _ in running_experiments(config, "infer", config_file):
+        _check_gene_set(config, f"{where}.landmarks", exp["landmarks"], exp["dataset"], config_file,
+                        what="landmark set", example=" (e.g. an `l1000` set: {method: l1000})")
+        _check_folds_and_models(config, "infer", name, exp, config_file, epochs=100)
+        if exp.get("learned_landmarks") and "learned" not in inf:
+            raise InputError(config_file, "infer.learned", f"missing, but {where}.learned_landmarks is true",
+                             "add `learned: {epochs: 100, hidden: [256], group_lasso: 0.01}` under infer")
+    for name, spec in inf.get("predict", {}).items():
+        where = f"infer.predict.{name}"
+        if spec["experiment"] not in inf["run"]:
+            continue  # a config merged over the default may carry jobs of experiments it does not run
+        exp = experiments[spec["experiment"]]
+        if spec["model"] not in exp.get("models", inf["models"]):
+            raise InputError(config_file, f"{where}.model", f"'{spec['model']}' is not trained in experiment "
+                             f"{spec['experiment']}", "choose one of the experiment's models")
+        if spec["fold"] >= inf["run_folds"]:
+            raise InputError(config_file, f"{where}.fold", f"fold {spec['fold']} is not trained "
+                             f"(infer.run_folds = {inf['run_folds']})", "use fold 0")
+        if spec.get("scale") == "log2_offset" and "log_offset" not in spec:
+            raise InputError(config_file, f"{where}.log_offset", "required for `scale: log2_offset`",
+                             "set the pseudo-count the values were logged with")
+        if not Path(spec["matrix"]).exists():
+            raise InputError(config_file, f"{where}.matrix", f"file '{spec['matrix']}' does not exist",
+                             "give the path of a genes x samples TSV of landmark genes")
 
 
 def _check_select_sets(sets: dict, config_file: str) -> None:
@@ -177,129 +729,11 @@ def sheet_counts(ds: dict, columns: list[str]) -> tuple[dict, int] | None:
         keep.append(r)
     if not keep or any(c not in keep[0] for c in columns):
         return None
-    pcol = ds.get("patient_column") or ds.get("sample_id_column", "sample_barcode")
+    pcol = ds.get("patient_column") or ds["sample_id_column"]
     per_class: dict[str, set] = {}
     for r in keep:
         per_class.setdefault("|".join(str(r[c]) for c in columns), set()).add(r.get(pcol))
     return {k: len(v) for k, v in per_class.items()}, len({r.get(pcol) for r in keep})
-
-
-def _check_split_sizes(config: dict, config_file: str) -> None:
-    """Before any job: every class of every running experiment has at least as many patients as
-    the split has folds (else StratifiedGroupKFold fails deep inside a job)."""
-    for stage in ("generate", "infer", "embed"):
-        sec = config.get(stage) or {}
-        for name in sec.get("run", []):
-            exp = sec.get("experiments", {}).get(name)
-            if not exp or exp.get("dataset") not in config["datasets"] or "label" not in exp:
-                continue
-            labels = [exp["label"]] if isinstance(exp["label"], str) else list(exp["label"])
-            counts = sheet_counts(config["datasets"][exp["dataset"]], labels)
-            if counts is None:
-                continue
-            per_class, _ = counts
-            ds_split = config["datasets"][exp["dataset"]].get("split", {})
-            folds = {**config.get("split", {}), **ds_split, **exp.get("split", {})}.get("folds", 5)
-            small = {k: v for k, v in per_class.items() if v < folds}
-            if small:
-                k, v = min(small.items(), key=lambda kv: kv[1])
-                field = f"{stage}.experiments.{name}.split.folds" if "folds" in exp.get("split", {}) else \
-                    f"datasets.{exp['dataset']}.split.folds" if "folds" in ds_split else "split.folds"
-                raise InputError(config_file, field, f"{folds} folds, but class '{k}' of experiment {name} has only "
-                                 f"{v} patients (each fold's test part needs one of every class)",
-                                 f"set {field} to at most {min(per_class.values())}, or merge small classes "
-                                 "(label) / exclude them (the dataset's `exclude`)")
-
-
-def running_experiments(config: dict, stage: str, config_file: str):
-    """(name, experiment, its config path, its dataset entry) of each experiment a model stage
-    runs; a run name or dataset that does not exist is an error. Only the experiments that run
-    are checked: a config merged over the default carries its other entries."""
-    sec = config.get(stage, {"run": []})
-    experiments = sec.get("experiments", {})
-    for name in sec["run"]:
-        if name not in experiments:
-            raise InputError(config_file, f"{stage}.run", f"'{name}' is not a key of {stage}.experiments",
-                             f"use one of: {', '.join(experiments) or '(none defined)'}")
-    for name in sec["run"]:
-        exp, where = experiments[name], f"{stage}.experiments.{name}"
-        ds = config["datasets"].get(exp["dataset"])
-        if ds is None:
-            raise InputError(config_file, f"{where}.dataset", f"'{exp['dataset']}' is not a key of `datasets`",
-                             f"use one of: {', '.join(config['datasets'])}")
-        yield name, exp, where, ds
-
-
-def _check_folds_and_models(config: dict, stage: str, name: str, exp: dict, ds: dict, config_file: str, *,
-                            default_run_folds: int, epochs: int) -> None:
-    """A model stage's experiment: run_folds fits its split (the `split` section, the dataset's,
-    the experiment's), its per-model settings name known models, torch models have settings."""
-    from gexflow.models.registry import MODELS, trainable
-
-    sec, where, models = config[stage], f"{stage}.experiments.{name}", trainable(stage)
-    folds = {**config.get("split", {}), **ds.get("split", {}), **exp.get("split", {})}.get("folds", 5)
-    if sec.get("run_folds", default_run_folds) > folds:
-        raise InputError(config_file, f"{stage}.run_folds", f"{sec['run_folds']} folds to run of the {folds} "
-                         f"of experiment {name}'s split", f"set {stage}.run_folds <= split.folds")
-    for model in exp.get("settings", {}):
-        if model not in models:
-            raise InputError(config_file, f"{where}.settings.{model}", "unknown model", f"use {', '.join(models)}")
-    for model in exp.get("models", sec.get("models", [])):
-        if MODELS[model].kind == "torch" and model not in sec.get("settings", {}):
-            raise InputError(config_file, f"{stage}.settings.{model}", "missing (its epochs are required)",
-                             f"add `{model}: {{epochs: {epochs}}}` under {stage}.settings")
-
-
-def _check_generate(config: dict, config_file: str) -> None:
-    for name, exp, where, ds in running_experiments(config, "generate", config_file):
-        if ds["kind"] != "bulk":
-            raise InputError(config_file, f"{where}.dataset", f"'{exp['dataset']}' is single-cell",
-                             "generators run on bulk datasets")
-        if exp["genes"] not in config["select"]["sets"]:
-            raise InputError(config_file, f"{where}.genes", f"'{exp['genes']}' is not a set under select.sets",
-                             f"use one of: {', '.join(config['select']['sets'])}")
-        if (config["select"]["sets"][exp["genes"]]["method"] == "deg"
-                and exp["dataset"] not in config["deg"]["datasets"]):
-            raise InputError(config_file, f"{where}.genes",
-                             f"DEG set on '{exp['dataset']}', which is not in deg.datasets",
-                             f"add {exp['dataset']} to deg.datasets or choose another gene set")
-        _check_folds_and_models(config, "generate", name, exp, ds, config_file, default_run_folds=1, epochs=300)
-
-
-def _check_infer(config: dict, config_file: str) -> None:
-    """infer: experiments that run name existing datasets, landmark sets and models; predict jobs
-    name a running experiment, one of its models and a fold that is trained."""
-    inf = config.get("infer", {"run": []})
-    experiments = inf.get("experiments", {})
-    for name, exp, where, ds in running_experiments(config, "infer", config_file):
-        sets = config["select"]["sets"]
-        if exp["landmarks"] not in sets:
-            raise InputError(config_file, f"{where}.landmarks", f"'{exp['landmarks']}' is not a set under select.sets",
-                             f"use one of: {', '.join(sets)} (e.g. an `l1000` set: {{method: l1000}})")
-        if sets[exp["landmarks"]]["method"] == "deg" and exp["dataset"] not in config["deg"]["datasets"]:
-            raise InputError(config_file, f"{where}.landmarks", f"DEG set on '{exp['dataset']}', not in deg.datasets",
-                             f"add {exp['dataset']} to deg.datasets or choose another landmark set")
-        _check_folds_and_models(config, "infer", name, exp, ds, config_file, default_run_folds=2, epochs=100)
-        if exp.get("learned_landmarks") and "learned" not in inf:
-            raise InputError(config_file, "infer.learned", f"missing, but {where}.learned_landmarks is true",
-                             "add `learned: {epochs: 100, hidden: [256], group_lasso: 0.01}` under infer")
-    for name, spec in inf.get("predict", {}).items():
-        where = f"infer.predict.{name}"
-        if spec["experiment"] not in inf["run"]:
-            continue  # a config merged over the default may carry jobs of experiments it does not run
-        exp = experiments[spec["experiment"]]
-        if spec["model"] not in exp.get("models", inf.get("models", [])):
-            raise InputError(config_file, f"{where}.model", f"'{spec['model']}' is not trained in experiment "
-                             f"{spec['experiment']}", "choose one of the experiment's models")
-        if spec.get("fold", 0) >= inf.get("run_folds", 2):
-            raise InputError(config_file, f"{where}.fold", f"fold {spec.get('fold', 0)} is not trained "
-                             f"(infer.run_folds = {inf.get('run_folds', 2)})", "use fold 0")
-        if spec.get("scale") == "log2_offset" and "log_offset" not in spec:
-            raise InputError(config_file, f"{where}.log_offset", "required for `scale: log2_offset`",
-                             "set the pseudo-count the values were logged with")
-        if not Path(spec["matrix"]).exists():
-            raise InputError(config_file, f"{where}.matrix", f"file '{spec['matrix']}' does not exist",
-                             "give the path of a genes x samples TSV of landmark genes")
 
 
 def _sample_sheet_columns(ds: dict) -> list[str] | None:
@@ -311,84 +745,65 @@ def _sample_sheet_columns(ds: dict) -> list[str] | None:
         return fh.readline().rstrip("\n").split("\t")
 
 
-EMBED_SETTING_KEYS = ("epochs", "gene_dim", "hidden", "activation", "optimiser", "lr", "batch_size", "init_sd",
-                      "scale", "mask_fraction", "new_sample_epochs", "new_sample_lr")
+EMBED_SETTING_KEYS = tuple(model_settings_table.names("factorized"))
 
 
 def _check_embed(config: dict, config_file: str) -> None:
     """embed: experiments that run name a bulk dataset, an existing gene set (or `all`), label
-    columns of its sample sheet, and sizes >= 1; run_folds fits the split."""
-    emb = config.get("embed", {"run": []})
+    columns of its sample sheet, and sizes >= 1; run_folds fits the split; their settings are
+    settings of the factorized embedding."""
     for name, exp, where, ds in running_experiments(config, "embed", config_file):
         if ds["kind"] != "bulk":
             raise InputError(config_file, f"{where}.dataset", f"'{exp['dataset']}' is single-cell",
                              "embedding experiments run on bulk datasets")
-        sets = config["select"]["sets"]
-        if exp["genes"] != "all" and exp["genes"] not in sets:
-            raise InputError(config_file, f"{where}.genes", f"'{exp['genes']}' is not a set under select.sets",
-                             f"use `all` (every filtered gene) or one of: {', '.join(sets)}")
-        if exp["genes"] != "all" and sets[exp["genes"]]["method"] == "deg" \
-                and exp["dataset"] not in config["deg"]["datasets"]:
-            raise InputError(config_file, f"{where}.genes", f"DEG set on '{exp['dataset']}', not in deg.datasets",
-                             f"add {exp['dataset']} to deg.datasets or choose another gene set")
+        _check_gene_set(config, f"{where}.genes", exp["genes"], exp["dataset"], config_file, allow_all=True)
         for size in exp.get("sizes", []):
-            if not isinstance(size, int) or size < 1:
+            if not isinstance(size, int) or isinstance(size, bool) or size < 1:
                 raise InputError(config_file, f"{where}.sizes", f"embedding size {size} is not an integer >= 1",
                                  "use sizes such as [2, 16]")
+        labels = {"label": exp["label"], **(exp.get("labels") or {})}
+        for lname, lab in labels.items():
+            _check_label(lab, f"{where}.label" if lname == "label" else f"{where}.labels.{lname}", config_file)
         columns = _sample_sheet_columns(ds)
-        labels = {"label": exp["label"], **exp.get("labels", {})}
         if columns is not None:
             for lname, lab in labels.items():
                 for col in [lab] if isinstance(lab, str) else lab:
                     if col not in columns:
                         field = f"{where}.label" if lname == "label" else f"{where}.labels.{lname}"
                         raise InputError(config_file, field, f"label column '{col}' is not in the sample sheet "
-                                         f"{ds['samples']}", f"use one of: {', '.join(columns)}")
-        folds = {**config.get("split", {}), **exp.get("split", {})}.get("folds", 5)
-        if emb.get("run_folds", 1) > folds:
-            raise InputError(config_file, "embed.run_folds", f"{emb['run_folds']} folds to run of the {folds} "
-                             f"of experiment {name}'s split", "set embed.run_folds <= split.folds")
-        for key in exp.get("settings", {}):
-            if key not in EMBED_SETTING_KEYS:
-                raise InputError(config_file, f"{where}.settings.{key}", "unknown setting",
-                                 f"use some of: {', '.join(EMBED_SETTING_KEYS)}")
+                                         f"{ds['samples']}",
+                                         f"{_closest(col, columns)}use one of: {', '.join(columns)}")
+        _check_run_folds(config, "embed", name, exp, config_file)
+        model_settings_table.check_settings("factorized", exp.get("settings") or {}, f"{where}.settings",
+                                            config_file)
 
 
-def load_yaml(path) -> dict:
-    """A YAML config file as a dict; a syntax error names the file, line and column (Snakemake's own
-    message names neither)."""
-    import yaml
-
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(path, "(whole file)", f"cannot be read ({type(e).__name__}: {e})",
-                         "give the path of a readable UTF-8 YAML file") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(whole file)"
-        raise InputError(path, where, f"not valid YAML: {e.problem or e.context}",
-                         "fix the syntax there (indent with spaces, not tabs; close every bracket and quote)") from None
-    except yaml.YAMLError as e:
-        raise InputError(path, "(whole file)", f"not valid YAML: {e}", "fix the YAML syntax") from None
-    if not isinstance(data, dict):
-        raise InputError(path, "(top level)", "is not a mapping of config keys",
-                         "start from config/config.yaml or config/own_data.yaml")
-    return data
+# ------------------------------------------------------------------------------------------ CLI
+def _summary(config: dict) -> str:
+    runs = [f"{s} {len((config.get(s) or {}).get('run', []))}" for s in ("generate", "infer", "embed")]
+    return f"datasets {len(config['run']['datasets'])}; experiments: {', '.join(runs)}"
 
 
 def main(argv=None) -> int:
-    """`python -m gexflow.config FILE...`: check that config files parse, naming file and line."""
+    """`python -m gexflow.config FILE [FILE...]`: every check a run makes before its first job,
+    on the config these files make (the first as the workflow's config/config.yaml, the others
+    merged over it as `--configfile`s; one file alone as with --replace-workflow-config). Prints
+    one line `gexflow: ...` to stderr and returns 1 at the first problem; 0 and a summary line
+    otherwise."""
     import sys
 
-    for path in (sys.argv[1:] if argv is None else argv):
-        try:
-            load_yaml(path)
-        except InputError as e:
-            print(f"gexflow: {e}", file=sys.stderr)
-            return 1
+    paths = [str(p) for p in (sys.argv[1:] if argv is None else argv)]
+    if not paths:
+        print("usage: python -m gexflow.config config/config.yaml [MY.yaml ...]", file=sys.stderr)
+        return 2
+    name = ", ".join(paths)
+    try:
+        check_config_files(paths)
+        config = validate_config(load_config(paths), name, SCHEMA)
+    except InputError as e:
+        print(f"gexflow: {name_origin(e, paths)}", file=sys.stderr)
+        return 1
+    print(f"gexflow: config OK ({name}): {_summary(config)}")
     return 0
 
 
