@@ -92,6 +92,65 @@ def test_unpaired_matches_per_gene_scipy(kirp):
     assert {"exact", "asymptotic"} <= set(res.method)
 
 
+def test_unpaired_matches_per_gene_scipy_on_kirc(kirc):
+    T, N = kirc  # every gene has tied values here: all take the tie path
+    res = deg.mann_whitney_u(T, N)
+    stat, p = _per_gene(st.mannwhitneyu, T, N)
+    _assert_matches_scipy(res, stat, p)
+
+
+def test_negative_values_and_nan_take_the_general_path(kirp):
+    """Integer sort keys need non-negative values and no NaN; otherwise (value, label) lexsort."""
+    T, N = kirp
+    rows = np.random.default_rng(2).choice(len(T), 1000, replace=False)
+    centre = T[rows].mean(axis=1, keepdims=True)
+    Tc, Nc = np.round(T[rows] - centre, 2), np.round(N[rows] - centre, 2)  # negative values, ties
+    Tc[0, :3], Nc[0, :3] = -0.0, 0.0  # -0.0 ties with 0.0
+    res = deg.mann_whitney_u(Tc, Nc)
+    _assert_matches_scipy(res, *_per_gene(st.mannwhitneyu, Tc, Nc))
+    Tn = T[rows].copy()
+    Tn[5, 7] = np.nan  # one NaN sends every row to the general path; the other rows are unaffected
+    res = deg.wilcoxon_signed_rank(Tn, N[rows])
+    stat, p = _per_gene(st.wilcoxon, Tn, N[rows])
+    keep = np.arange(len(rows)) != 5
+    _assert_matches_scipy(deg.TestResult(res.statistic[keep], res.pvalue[keep], res.method[keep]), stat[keep], p[keep])
+    np.testing.assert_array_equal(res.pvalue[keep], deg.wilcoxon_signed_rank(T[rows], N[rows]).pvalue[keep])
+
+
+def test_label_sort_and_rank_sums_match_scipy_rankdata():
+    rng = np.random.default_rng(3)
+    values = rng.integers(0, 6, size=(300, 40)).astype(np.float64) / 4  # many ties
+    values[:, :2] = -0.0
+    labels = rng.random((300, 40)) < 0.4
+    odd = np.arange(300) % 2 == 1  # odd rows: leave the zeros out, as the signed-rank test does
+    labels[odd[:, None] & (values == 0)] = False  # (dropped zeros have no sign)
+    keys, sorted_labels = deg.label_sort(values.copy(), labels)
+    order = np.lexsort((labels, values), axis=1)  # by value, label 0 first among ties
+    np.testing.assert_array_equal(sorted_labels, np.take_along_axis(labels, order, axis=1))
+    s = np.take_along_axis(values, order, axis=1)
+    np.testing.assert_array_equal(keys[:, 1:] == keys[:, :-1], s[:, 1:] == s[:, :-1])
+    assert (np.diff(keys.astype(np.float64), axis=1) >= 0).all()
+    skip = (s == 0).sum(axis=1) * odd
+    rank_sum, tie_term, tied = deg.rank_sums(keys, sorted_labels, skip=skip)
+    for i in range(300):
+        v, lab = s[i, skip[i]:], sorted_labels[i, skip[i]:] == 1
+        ranks = st.rankdata(v)
+        assert rank_sum[i] == ranks[lab].sum()
+        n = len(v)
+        assert tie_term[i] == pytest.approx((1 - st.tiecorrect(ranks)) * (n ** 3 - n), rel=1e-12, abs=1e-9)
+        assert tied[i] == (len(np.unique(v)) < n)
+    untied = np.sort(rng.random((50, 30)), axis=1)  # no ties: rank sums are the label-1 positions
+    lab = (rng.random((50, 30)) < 0.5).astype(np.int64)
+    r, t, tied = deg.rank_sums(untied, lab)
+    np.testing.assert_array_equal(r, (lab * np.arange(1, 31)).sum(axis=1))
+    assert not tied.any() and (t == 0).all()
+    zeros_first = np.concatenate([np.zeros((50, 3)), untied + 1], axis=1)  # three skipped zeros, then no ties
+    lab0 = np.concatenate([np.zeros((50, 3), dtype=np.int64), lab], axis=1)
+    r, t, tied = deg.rank_sums(zeros_first, lab0, skip=np.full(50, 3))
+    np.testing.assert_array_equal(r, (lab * np.arange(1, 31)).sum(axis=1))
+    assert not tied.any() and (t == 0).all()
+
+
 def test_constant_gene_gets_p_one_not_nan():
     synthetic = np.array([[2.0, 2.0, 2.0, 2.0], [1.0, 2.0, 3.0, 4.0]])
     r = deg.wilcoxon_signed_rank(synthetic, synthetic * 0 + 2.0)
