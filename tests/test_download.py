@@ -3,6 +3,9 @@
 import gzip
 import hashlib
 import http.server
+import logging
+import os
+import stat
 import threading
 
 import pandas as pd
@@ -16,16 +19,31 @@ PAYLOAD = b"gene_symbol\tS1\nA1BG\t1.5\n" * 200  # synthetic fixture bytes, not 
 class _Handler(http.server.BaseHTTPRequestHandler):
     routes: dict = {}
     hits: dict = {}
+    headers_seen: dict = {}
 
     def do_GET(self):  # noqa: N802 (http.server API)
         self.hits[self.path] = self.hits.get(self.path, 0) + 1
+        self.headers_seen[self.path] = dict(self.headers)
         behaviour = self.routes.get(self.path)
         if behaviour is None:
             self.send_error(404)
             return
         kind, body = behaviour
-        if kind == "flaky" and self.hits[self.path] == 1:
+        if (kind == "flaky" and self.hits[self.path] == 1) or kind == "down":
             self.send_error(500, "synthetic server error")
+            return
+        if kind == "stall" and self.hits[self.path] == 1:
+            threading.Event().wait(1.0)  # longer than the client's timeout; the client has gone by then
+            self.close_connection = True
+            return
+        if kind == "stall_body":  # headers and half the body, then silence past the client's timeout
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            threading.Event().wait(1.0)
+            self.close_connection = True
             return
         if kind == "truncated":
             self.send_response(200)
@@ -36,7 +54,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             return
         self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
+        if kind != "no_length":  # HTTP/1.0: without Content-Length the body ends when the connection closes
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
 
@@ -47,9 +66,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def server():
     _Handler.routes = {"/ok.tsv": ("ok", PAYLOAD), "/flaky.tsv": ("flaky", PAYLOAD),
-                       "/truncated.tsv": ("truncated", PAYLOAD)}
-    _Handler.hits = {}
+                       "/truncated.tsv": ("truncated", PAYLOAD), "/down.tsv": ("down", PAYLOAD),
+                       "/stall.tsv": ("stall", PAYLOAD), "/no_length.tsv": ("no_length", PAYLOAD),
+                       "/stall_body.tsv": ("stall_body", PAYLOAD)}
+    _Handler.hits, _Handler.headers_seen = {}, {}
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    _Handler.httpd = httpd  # so a test can take the network away
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}", _Handler
@@ -57,12 +79,26 @@ def server():
     httpd.server_close()
 
 
+def _files(folder):
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+@pytest.fixture
+def sleeps(monkeypatch):
+    """Record the back-off waits instead of sleeping (pooch's own loop would sleep here too)."""
+    waits = []
+    monkeypatch.setattr(dl.time, "sleep", waits.append)
+    return waits
+
+
 def test_success_writes_file_and_verifies_checksum(server, tmp_path):
-    base, _ = server
+    base, handler = server
     dest = tmp_path / "out" / "ok.tsv"
     dl.fetch(f"{base}/ok.tsv", dest, sha256=hashlib.sha256(PAYLOAD).hexdigest(), retries=0)
     assert dest.read_bytes() == PAYLOAD
     assert [p.name for p in dest.parent.iterdir()] == ["ok.tsv"]  # no temp file left
+    sent = handler.headers_seen["/ok.tsv"]
+    assert sent["User-Agent"] == "gexflow" and sent["Accept-Encoding"] == "identity"
 
 
 def test_500_then_success_is_retried(server, tmp_path):
@@ -84,10 +120,55 @@ def test_500_without_retries_fails_and_leaves_nothing(server, tmp_path):
 def test_wrong_checksum_is_refused_and_nothing_left(server, tmp_path):
     base, handler = server
     dest = tmp_path / "ok.tsv"
-    with pytest.raises(dl.DownloadError, match="does not match"):
+    with pytest.raises(dl.DownloadError, match="does not match") as e:
         dl.fetch(f"{base}/ok.tsv", dest, sha256="0" * 64, retries=3, backoff=0.01)
     assert list(tmp_path.iterdir()) == []
     assert handler.hits["/ok.tsv"] == 1  # a checksum mismatch is not retried
+    # The hash actually received is read from pooch's message, so the fix can be copied.
+    assert f"sha256 {hashlib.sha256(PAYLOAD).hexdigest()} does not match the expected {'0' * 64}" in str(e.value)
+    assert "field 'download.checksums'" in str(e.value) and "discarded" in str(e.value)
+
+
+def test_wrong_checksum_leaves_nothing_in_the_cache_either(server, tmp_path, sleeps):
+    base, handler = server
+    cache = tmp_path / "cache"
+    with pytest.raises(dl.DownloadError, match="does not match"):
+        dl.fetch(f"{base}/ok.tsv", tmp_path / "out" / "ok.tsv", sha256="0" * 64, retries=3, cache_dir=cache)
+    assert _files(tmp_path) == []
+    assert handler.hits["/ok.tsv"] == 1 and sleeps == []
+
+
+def test_retries_exhausted_after_doubling_back_off(server, tmp_path, sleeps):
+    base, handler = server
+    with pytest.raises(dl.DownloadError) as e:
+        dl.fetch(f"{base}/down.tsv", tmp_path / "d.tsv", retries=2, backoff=0.5, field="datasets.kirc.source")
+    msg = str(e.value)
+    assert handler.hits["/down.tsv"] == 3 and sleeps == [0.5, 1.0]  # download.backoff_s, doubled; no pooch waits
+    assert msg.startswith(f"{base}/down.tsv: field 'datasets.kirc.source': could not download after 3 attempt(s)")
+    assert "HTTP 500" in msg and "Fix:" in msg and "\n" not in msg
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_404_is_not_retried(server, tmp_path, sleeps):
+    base, handler = server
+    with pytest.raises(dl.DownloadError) as e:
+        dl.fetch(f"{base}/missing.tsv", tmp_path / "m.tsv", retries=3, backoff=1)
+    assert handler.hits["/missing.tsv"] == 1 and sleeps == []
+    assert "after 1 attempt(s) (HTTP 404 Not Found)" in str(e.value)
+    assert "check the URL under download.urls" in str(e.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_pooch_own_retry_loop_retries_a_404(server, tmp_path, sleeps):
+    # Why fetch keeps its own retry loop (see the module docstring): pooch retries what cannot recover.
+    import pooch
+    import requests
+
+    base, handler = server
+    store = pooch.create(path=tmp_path, base_url=f"{base}/", registry={"missing.tsv": None}, retry_if_failed=2)
+    with pytest.raises(requests.HTTPError):
+        store.fetch("missing.tsv")
+    assert handler.hits["/missing.tsv"] == 3 and sleeps == [1, 2]
 
 
 def test_truncated_body_is_refused_and_nothing_left(server, tmp_path):
@@ -120,6 +201,36 @@ def test_truncated_body_does_not_blame_the_network(server, tmp_path):
     with pytest.raises(dl.DownloadError) as e:
         dl.fetch(f"{base}/truncated.tsv", tmp_path / "t.tsv", retries=0, field="datasets.kirc.source")
     assert "incomplete file" in str(e.value) and "field 'datasets.kirc.source'" in str(e.value)
+    assert f"truncated body: got {len(PAYLOAD)} of {2 * len(PAYLOAD)} bytes" in str(e.value)
+
+
+def test_timeout_is_retried(server, tmp_path):
+    base, handler = server
+    dl.fetch(f"{base}/stall.tsv", tmp_path / "s.tsv", retries=1, backoff=0.01, timeout=0.3)
+    assert (tmp_path / "s.tsv").read_bytes() == PAYLOAD
+    assert handler.hits["/stall.tsv"] == 2
+
+
+@pytest.mark.parametrize("route", ["/stall.tsv", "/stall_body.tsv"])  # before the headers / mid-body
+def test_timeout_names_the_timeout_setting(server, tmp_path, route):
+    base, handler = server
+    with pytest.raises(dl.DownloadError) as e:
+        dl.fetch(f"{base}{route}", tmp_path / "s.tsv", retries=0, timeout=0.3)
+    assert "no response within download.timeout_s = 0.3 s" in str(e.value)
+    assert "raise download.timeout_s" in str(e.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_only_http_urls_are_downloaded(tmp_path):
+    with pytest.raises(dl.DownloadError, match="only http:// and https://") as e:
+        dl.fetch("ftp://127.0.0.1/x.soft.gz", tmp_path / "x", field="datasets.gse.soft")
+    assert "field 'datasets.gse.soft'" in str(e.value) and "Fix:" in str(e.value)
+
+
+def test_url_without_host_is_not_retried(tmp_path, sleeps):
+    with pytest.raises(dl.DownloadError) as e:
+        dl.fetch("http:///x.tsv", tmp_path / "x.tsv", retries=3)
+    assert "after 1 attempt(s) (invalid URL" in str(e.value) and sleeps == []
 
 
 def test_cache_is_reused_without_network(server, tmp_path):
@@ -129,6 +240,24 @@ def test_cache_is_reused_without_network(server, tmp_path):
     dl.fetch(f"{base}/ok.tsv", tmp_path / "b.tsv", retries=0, cache_dir=cache)
     assert handler.hits["/ok.tsv"] == 1
     assert (tmp_path / "b.tsv").read_bytes() == PAYLOAD
+
+
+def test_cache_hit_is_verified_and_needs_no_server(server, tmp_path, caplog):
+    base, handler = server
+    cache = tmp_path / "cache"
+    sha = hashlib.sha256(PAYLOAD).hexdigest()
+    dl.fetch(f"{base}/ok.tsv", tmp_path / "a.tsv", sha256=sha, retries=0, cache_dir=cache)
+    handler.httpd.shutdown()
+    handler.httpd.server_close()  # the port is closed: any request now fails
+    with caplog.at_level(logging.INFO, logger="gexflow.download"):
+        dl.fetch(f"{base}/ok.tsv", tmp_path / "b.tsv", sha256=sha.upper(), retries=0, cache_dir=cache)
+    assert (tmp_path / "b.tsv").read_bytes() == PAYLOAD
+    assert "cache hit" in caplog.text
+    # Same layout as before pooch: <cache_dir>/<url hash>/<file name>, with the umask's mode.
+    cached = cache / hashlib.sha256(f"{base}/ok.tsv".encode()).hexdigest()[:16] / "ok.tsv"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(cached.stat().st_mode) == 0o666 & ~umask
 
 
 def test_corrupt_cache_entry_is_downloaded_again(server, tmp_path):
@@ -141,6 +270,59 @@ def test_corrupt_cache_entry_is_downloaded_again(server, tmp_path):
     dl.fetch(f"{base}/ok.tsv", tmp_path / "b.tsv", sha256=sha, retries=0, cache_dir=cache)
     assert handler.hits["/ok.tsv"] == 2
     assert (tmp_path / "b.tsv").read_bytes() == PAYLOAD
+
+
+def test_cached_copy_failing_a_changed_checksum_is_dropped(server, tmp_path):
+    base, handler = server
+    cache = tmp_path / "cache"
+    dl.fetch(f"{base}/ok.tsv", tmp_path / "a.tsv", retries=0, cache_dir=cache)
+    assert len(_files(cache)) == 1
+    with pytest.raises(dl.DownloadError, match="does not match"):
+        dl.fetch(f"{base}/ok.tsv", tmp_path / "b.tsv", sha256="0" * 64, retries=2, cache_dir=cache)
+    assert handler.hits["/ok.tsv"] == 2  # the cached copy failed, one fresh download, no retries
+    assert _files(cache) == [] and not (tmp_path / "b.tsv").exists()
+
+
+def test_progress_goes_to_the_log_not_a_non_tty_stderr(server, tmp_path, caplog, capfd, monkeypatch):
+    base, _ = server
+    import pooch
+
+    monkeypatch.setattr(dl, "PROGRESS_INTERVAL_S", 0.0)  # a progress line for every chunk
+    pooch_records = []
+    to_list = logging.Handler()
+    to_list.emit = pooch_records.append
+    pooch.get_logger().addHandler(to_list)  # pooch's own logger writes to stderr, outside the job's log
+    try:
+        with caplog.at_level(logging.INFO, logger="gexflow.download"):
+            dl.fetch(f"{base}/ok.tsv", tmp_path / "ok.tsv", retries=0)
+            dl.fetch(f"{base}/no_length.tsv", tmp_path / "n.tsv", retries=0)
+    finally:
+        pooch.get_logger().removeHandler(to_list)
+    assert [r.getMessage() for r in pooch_records] == []
+    assert (tmp_path / "n.tsv").read_bytes() == PAYLOAD
+    assert "ok.tsv: 100% (4.8 kB of 4.8 kB) at " in caplog.text  # pooch's whole-chunk count clamped
+    assert "no_length.tsv: about " in caplog.text  # no Content-Length: a byte count, no percentage
+    assert f"downloaded {base}/ok.tsv (4.8 kB) in " in caplog.text
+    assert f"downloaded {base}/no_length.tsv (4.8 kB) in " in caplog.text  # the real size, not the chunk count
+    assert capfd.readouterr().err == ""  # no bar and no pooch chatter on stderr (not the job's log)
+
+
+def test_progress_lines_are_spaced_by_the_interval(monkeypatch, caplog):
+    clock = iter([0.0, 1.0, 11.0, 12.0, 25.0])
+    monkeypatch.setattr(dl.time, "monotonic", lambda: next(clock))
+    with caplog.at_level(logging.INFO, logger="gexflow.download"):
+        bar = dl._LogProgress("big.gz")  # start at 0 s
+        bar.total = 4_000_000
+        bar.update(1_000_000)  # 1 s: too soon for a line
+        bar.update(1_000_000)  # 11 s: a line
+        bar.update(1_000_000)  # 12 s: too soon
+        bar.update(1_000_000)  # 25 s: a line
+        bar.reset()  # pooch's end of download: reset(); update(total); close() add nothing
+        bar.update(4_000_000)
+        bar.close()
+    assert [r.getMessage() for r in caplog.records] == [
+        "big.gz:  50% (2.0 MB of 4.0 MB) at 181.8 kB/s, about 11 s left",
+        "big.gz: 100% (4.0 MB of 4.0 MB) at 160.0 kB/s, about 0 s left"]
 
 
 # --- parsers on small synthetic fixtures in each source's file layout ----------------------
