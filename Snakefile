@@ -2,7 +2,7 @@
 # Stages live in workflow/rules/*.smk (rules) and workflow/rules/paths/*.smk (their paths, input
 # functions and targets; the linter keeps rules and functions apart); the library they call is
 # src/gexflow, whose stage modules (src/gexflow/stages/) are the only code the rule scripts call.
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 

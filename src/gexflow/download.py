@@ -62,7 +62,7 @@ def fetch(url: str, dest, *, sha256: str | None = None, retries: int = 3, timeou
     retried (no network, or a typo in the URL). `field` is the config key that chose this
     download (e.g. `datasets.kirc.source`, `references.source`), named in the error.
     """
-    # Imported here: every rule's runner imports this module for DownloadError, and only the
+    # Imported here: the stages that import this module for its parsers need no network library, and only the
     # download env installs pooch.
     import requests
 

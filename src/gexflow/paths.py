@@ -15,11 +15,11 @@ Imported by the Snakefile at parse time: standard library only (plus gexflow.con
 
 from __future__ import annotations
 
-import itertools
 import re
 import shutil
 from pathlib import Path
 
+from gexflow import config as cfg
 from gexflow.config import section_hash
 from gexflow.models.registry import CEILING, MODELS
 
@@ -197,7 +197,7 @@ class Paths:
     def split_params(self, ds: str, label, overrides: dict | None = None) -> dict:
         """What a split depends on besides the filtered data: the label, the patient column, the
         effective folds and validation fraction (`split`, the dataset's, the experiment's), the seed."""
-        merged = {**self.config["split"], **self.dataset(ds).get("split", {}), **(overrides or {})}
+        merged = cfg.effective_split(self.config, "split", {"dataset": ds, "split": overrides or {}})
         return {"label": [label] if isinstance(label, str) else list(label),
                 "patient_column": self.dataset(ds).get("patient_column"), "folds": merged["folds"],
                 "val_fraction": merged["val_fraction"], "seed": self.config["seed"]}
@@ -276,10 +276,8 @@ class ModelStagePaths:
         return list(self.experiment(exp).get("models", self.section.get("models", [])))
 
     def settings(self, exp: str, model: str) -> dict:
-        """A model's effective settings in one experiment (the stage's, then the experiment's)."""
-        merged = dict(self.section.get("settings", {}).get(model, {}))
-        merged.update(self.experiment(exp).get("settings", {}).get(model, {}))
-        return merged
+        """A model's effective settings in one experiment (its defaults, the stage's, the experiment's)."""
+        return cfg.model_settings(self.config, self.stage, self.experiment(exp), model)
 
     def loop_for(self, model: str) -> dict | None:
         """The loop settings, for the models the shared loop trains (they change nothing else)."""
@@ -325,10 +323,7 @@ class GeneratePaths(ModelStagePaths):
 
     def grid(self, exp: str, model: str) -> list[dict]:
         """The validation grid of a model ({setting: value} points), [{}] without one."""
-        grid = dict(self.section.get("grid", {}).get(model, {}))
-        grid.update(self.experiment(exp).get("grid", {}).get(model, {}))
-        keys = sorted(grid)
-        return [dict(zip(keys, v)) for v in itertools.product(*(grid[k] for k in keys))] or [{}]
+        return cfg.model_grid(self.config, self.experiment(exp), model)
 
     def is_tuned(self, exp: str, model: str) -> bool:
         return len(self.grid(exp, model)) > 1
@@ -407,7 +402,7 @@ class InferPaths(ModelStagePaths):
         return ["landmarks"] + (["learned"] if self.learned_on(exp) else [])
 
     def learn_params(self, exp: str) -> dict:
-        return {"experiment": self.spec(exp), "settings": dict(self.section["learned"]),
+        return {"experiment": self.spec(exp), "settings": cfg.learned_settings(self.config),
                 "loop": dict(self.section["loop"]), "seed": self.config["seed"]}
 
     def learned_dir(self, exp: str) -> str:
@@ -468,7 +463,7 @@ class EmbedPaths(ModelStagePaths):
         return list(self.experiment(exp)["sizes"])
 
     def settings(self, exp: str, model: str = "factorized") -> dict:
-        return {**self.section["settings"], **self.experiment(exp).get("settings", {})}
+        return cfg.model_settings(self.config, "embed", self.experiment(exp), "factorized")
 
     def train_params(self, exp: str) -> dict:
         return {"experiment": self.spec(exp), "settings": self.settings(exp), "loop": self.loop_for("factorized"),

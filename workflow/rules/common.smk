@@ -10,7 +10,7 @@ from snakemake.exceptions import WorkflowError
 # Lets `--sdm conda` runs (gexflow not pip-installed in the base env) import the library.
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from gexflow.code_inputs import rule_code
-from gexflow.config import check_config, check_datasets
+from gexflow.config import check_config_files, merge_order, name_origin, validate_config
 from gexflow.errors import InputError
 from gexflow.models.registry import CEILING, MODELS, factory_module
 from gexflow.paths import Paths, check_dir, check_hash
@@ -28,22 +28,10 @@ CONFIG_FILES = [
 ]
 CONFIG_NAME = ", ".join(CONFIG_FILES) or "config"
 try:
-    validate(config, "../schemas/config.schema.yaml")  # also fills in schema defaults
-except WorkflowError:
-    # Only on failure: turn jsonschema's multi-line dump into one line naming field and fix.
-    try:
-        check_config(
-            config,
-            Path(workflow.basedir) / "workflow/schemas/config.schema.yaml",
-            CONFIG_NAME,
-        )
-    except InputError as e:
-        raise WorkflowError(str(e)) from None
-    raise
-try:
-    check_datasets(config, CONFIG_NAME)
+    check_config_files(CONFIG_FILES)  # every file parses, no duplicate key (PyYAML keeps the last silently)
+    validate_config(config, CONFIG_NAME)  # schema defaults filled, then every cross-field and per-model check
 except InputError as e:
-    raise WorkflowError(str(e)) from None
+    raise WorkflowError(str(name_origin(e, merge_order(CONFIG_FILES)))) from None
 
 PATHS = Paths(config, CONFIG_NAME)
 RESULTS = PATHS.results  # where every stage writes (logs go to logs/, run-independent caches to .cache/)
