@@ -93,9 +93,12 @@ def load_dataset(h5ad, gene_lists: dict | None = None) -> tuple[Dataset, dict]:
     order = list(dict.fromkeys(g for ids in lists.values() for g in ids))
     pos = {g: i for i, g in enumerate(order)}
     index = {name: np.array([pos[g] for g in ids], dtype=int) for name, ids in lists.items()}
-    cols = adata.var_names.get_indexer(order)
-    X = np.asarray(matrix[:, cols], dtype=np.float64)
-    return Dataset(X, adata.obs.copy(), var.iloc[cols].copy()), index
+    sub = adata[:, order]  # AnnData's subset also drops the categories no kept gene has
+    X = sub.X.toarray() if hasattr(sub.X, "toarray") else sub.X
+    sub_var = sub.var.copy()
+    if "symbol" not in sub_var.columns:
+        sub_var["symbol"] = sub_var.index.astype(str)
+    return Dataset(np.asarray(X, dtype=np.float64), adata.obs.copy(), sub_var), index
 
 
 def load_experiment(h5ad, genes_tsv, exp: dict) -> tuple[Dataset, np.ndarray]:
