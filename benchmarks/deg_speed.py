@@ -4,9 +4,9 @@ Mann-Whitney U in Rust), all timed in the same run on the embedded real data.
 
 Usage: .venv/bin/python benchmarks/deg_speed.py [--repeats 5]
 Datasets: KIRP full gene set (17,759 genes x 32 pairs, log2(x+1)) and KIRC (3,811 genes x 72 pairs).
-Targets (issue 3): >= 100x faster than the per-gene scipy loop, >= 20x faster than scanpy, within 3x
+Targets: >= 100x faster than the per-gene scipy loop, >= 20x faster than scanpy, within 3x
 of scipy's axis=1 call, with per-gene-exact p-values (<= 1e-9 relative to the per-gene loop).
-Target (speed and scale issue): the rank-sum test at least as fast as illico 0.6.0 on KIRP
+Target: the rank-sum test at least as fast as illico 0.6.0 on KIRP
 (gexflow/illico time <= 1.0, best of --repeats, alternating the two calls), p-values still exact.
 """
 

@@ -390,3 +390,34 @@ def deseq2(counts: np.ndarray, var: pd.DataFrame, obs: pd.DataFrame, design: Des
     n_a = len(design.tumour)
     return deg_table(var, res["stat"].fillna(0.0).to_numpy(), p, method, fc, norm[:n_a].mean(0), norm[n_a:].mean(0),
                      design, alpha=alpha, correction=correction, log2fc_threshold=log2fc_threshold)
+
+
+def contrast_of(ds: dict, params: dict) -> tuple[str, str, str]:
+    """(column, group a, group b): the dataset's `deg.contrast`, else its condition column with
+    deg.tumour_label vs deg.normal_label."""
+    c = params.get("contrast")
+    if c:
+        return c["column"], str(c["groups"][0]), str(c["groups"][1])
+    return ds.get("condition_column") or "condition", params["tumour_label"], params["normal_label"]
+
+
+def floor_warning(design, table: pd.DataFrame, params: dict) -> str | None:
+    """A warning when the design's smallest possible p-value keeps every gene above alpha after
+    correction (e.g. 5 vs 5 samples: 2/252 = 0.0079 for the exact rank-sum test)."""
+    n_a = design.n_pairs if design.kind == "paired" else len(design.tumour)
+    floor = smallest_p(design.kind, n_a, len(design.normal), params.get("method", "wilcoxon"))
+    if floor is None:
+        return None
+    m = len(table)
+    if params["correction"] == "bonferroni":
+        best = min(1.0, floor * m)
+        how = f"Bonferroni over {m} genes: {best:.3g}"
+    else:  # BH: the k genes at the floor can reach floor * m / k at best
+        k = int((table["pvalue"] <= floor * (1 + 1e-9)).sum())
+        best = min(1.0, floor * m / max(k, 1))
+        how = f"BH with {k} of {m} genes at that floor: {best:.3g}"
+    if best <= params["alpha"]:
+        return None
+    return (f"no gene can pass: the smallest p-value this design allows is {floor:.3g} ({design.note}), so the "
+            f"smallest adjusted p is {how} > alpha {params['alpha']:g}; use more samples, `deg.method: deseq2` "
+            "(counts) or `welch` (log data), or a looser correction")

@@ -27,14 +27,17 @@ CONFIG_FILES = [
     )
 ]
 CONFIG_NAME = ", ".join(CONFIG_FILES) or "config"
+# Every file parses and has no duplicate key (PyYAML would keep the last silently); then the
+# schema's defaults are filled and every cross-field and per-model check runs.
 try:
-    check_config_files(CONFIG_FILES)  # every file parses, no duplicate key (PyYAML keeps the last silently)
-    validate_config(config, CONFIG_NAME)  # schema defaults filled, then every cross-field and per-model check
+    check_config_files(CONFIG_FILES)
+    validate_config(config, CONFIG_NAME)
 except InputError as e:
     raise WorkflowError(str(name_origin(e, merge_order(CONFIG_FILES)))) from None
 
 PATHS = Paths(config, CONFIG_NAME)
-RESULTS = PATHS.results  # where every stage writes (logs go to logs/, run-independent caches to .cache/)
+# Where every stage writes (logs go to logs/, run-independent caches to .cache/).
+RESULTS = PATHS.results
 DATASETS = config["datasets"]
 GENERATE, INFER, EMBED = PATHS.generate, PATHS.infer, PATHS.embed
 SCRIPTS = Path(workflow.basedir) / "scripts"
@@ -64,6 +67,49 @@ def report_entry(path, caption, category, subcategory=None, **labels):
         subcategory=subcategory,
         labels=labels,
     )
+
+
+def files(directory, **names):
+    """A job's named output files in one directory: {name: f"{directory}/{file}"}."""
+    return {k: f"{directory}/{v}" for k, v in names.items()}
+
+
+def log_of(directory):
+    """The log of the job writing `directory` (a results path pattern): the same path under logs/."""
+    return f"logs/{Path(directory).relative_to(RESULTS)}.log"
+
+
+def benchmark_of(directory):
+    return f"{RESULTS}/benchmarks/{Path(directory).relative_to(RESULTS)}.tsv"
+
+
+def report_files(directory, category, outputs, **labels):
+    """Report outputs of one job: {name: (file, caption, label)} in `directory`, one subcategory
+    per experiment."""
+    return {
+        name: report_entry(
+            f"{directory}/{file}",
+            caption,
+            category,
+            "{experiment}",
+            experiment="{experiment}",
+            file=label,
+            **labels,
+        )
+        for name, (file, caption, label) in outputs.items()
+    }
+
+
+# The outputs every training job writes (the training job of gexflow.models.training).
+TRAINED = {"curve": "training_curve.tsv", "card": "model_card.json"}
+
+
+def training_resources(stage, model=None):
+    """A training job's resources: a GPU only where that model will use one (gexflow.paths)."""
+    return {"mem_mb": 4000, "runtime": "2h", "gpu": lambda w: stage.gpu(model or w.model)}
+
+
+SUMMARY_RESOURCES = {"mem_mb": 4000, "runtime": "20m"}  # evaluations, comparisons, reports
 
 
 def final_targets():

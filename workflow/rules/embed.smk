@@ -1,31 +1,25 @@
-# Embedding stage: factorized gene and sample embeddings (Trofimov et al. 2020) trained per experiment, size
-# and fold on the shared split (validation and test samples embedded with the network frozen),
-# one evaluation per experiment and size (classifier protocol against PCA, NMF, t-SNE, UMAP and
-# the raw data; gene neighbours vs KEGG and co-expression; imputation MAE), and a report per
-# experiment. Input functions and targets: workflow/rules/paths/embed.smk.
+# Embedding stage: factorized gene and sample embeddings (Trofimov et al. 2020) trained per
+# experiment, size and fold on the shared split (validation and test samples embedded with the
+# network frozen), one evaluation per experiment and size (classifier protocol against PCA, NMF,
+# t-SNE, UMAP and the raw data; gene neighbours vs KEGG and co-expression; imputation MAE), a
+# report per experiment, and the dataset's real missing values imputed.
+# Input functions, directory patterns and targets: workflow/rules/paths/embed.smk.
 
 
 rule train_embedding:
     input:
         unpack(embed_train_inputs),
     output:
-        model=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{experiment_hash}}/fe{{size}}d-{{model_hash}}/fold_{{fold}}/model.pt",
-        samples=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{experiment_hash}}/fe{{size}}d-{{model_hash}}/fold_{{fold}}/embedding.h5ad",
-        genes=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{experiment_hash}}/fe{{size}}d-{{model_hash}}/fold_{{fold}}/gene_embedding.h5ad",
-        entries=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{experiment_hash}}/fe{{size}}d-{{model_hash}}/fold_{{fold}}/masked_entries.tsv.gz",
-        curve=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{experiment_hash}}/fe{{size}}d-{{model_hash}}/fold_{{fold}}/training_curve.tsv",
-        card=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{experiment_hash}}/fe{{size}}d-{{model_hash}}/fold_{{fold}}/model_card.json",
+        **files(f"{EMBED_MODEL}/fold_{{fold}}", **EMBEDDING_FILES),
     log:
-        "logs/{dataset}/embed-{experiment}-{experiment_hash}/fe{size}d-{model_hash}/fold_{fold}.log",
+        log_of(f"{EMBED_MODEL}/fold_{{fold}}"),
     benchmark:
-        f"{RESULTS}/benchmarks/{{dataset}}/embed-{{experiment}}-{{experiment_hash}}/fe{{size}}d-{{model_hash}}/fold_{{fold}}.tsv"
+        benchmark_of(f"{EMBED_MODEL}/fold_{{fold}}")
     conda:
         "../../envs/embed.yaml"
     threads: EMBED.section["threads"]
     resources:
-        mem_mb=4000,
-        runtime="2h",
-        gpu=lambda w: EMBED.gpu("factorized"),
+        **training_resources(EMBED, "factorized"),
     params:
         job=lambda w: EMBED.train_params(w.experiment),
     script:
@@ -36,15 +30,11 @@ rule evaluate_embedding:
     input:
         unpack(embed_evaluate_inputs),
     output:
-        per_split=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{experiment_hash}}/fe{{size}}d-{{model_hash}}/evaluation-{{evaluation_hash}}/classifiers_per_split.tsv.gz",
-        classifiers=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{experiment_hash}}/fe{{size}}d-{{model_hash}}/evaluation-{{evaluation_hash}}/classifiers.tsv",
-        genes=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{experiment_hash}}/fe{{size}}d-{{model_hash}}/evaluation-{{evaluation_hash}}/gene_neighbours.tsv",
-        imputation=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{experiment_hash}}/fe{{size}}d-{{model_hash}}/evaluation-{{evaluation_hash}}/imputation.tsv",
-        coordinates=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{experiment_hash}}/fe{{size}}d-{{model_hash}}/evaluation-{{evaluation_hash}}/coordinates.tsv.gz",
+        **files(EMBED_EVALUATION, **EMBED_EVAL_FILES),
     log:
-        "logs/{dataset}/embed-{experiment}-{experiment_hash}/fe{size}d-{model_hash}/evaluation-{evaluation_hash}.log",
+        log_of(EMBED_EVALUATION),
     benchmark:
-        f"{RESULTS}/benchmarks/{{dataset}}/embed-{{experiment}}-{{experiment_hash}}/fe{{size}}d-{{model_hash}}/evaluation-{{evaluation_hash}}.tsv"
+        benchmark_of(EMBED_EVALUATION)
     conda:
         "../../envs/embed.yaml"
     resources:
@@ -60,61 +50,17 @@ rule report_embedding:
     input:
         unpack(embed_report_inputs),
     output:
-        table=report_entry(
-            f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{experiment_hash}}/report-{{report_hash}}/classifier_table.tsv",
-            "embed_classifiers",
+        **report_files(
+            f"{EMBED_EXPERIMENT}/report-{{report_hash}}",
             "6. Embeddings",
-            "{experiment}",
-            experiment="{experiment}",
-            file="classifier table",
-        ),
-        gene_table=report_entry(
-            f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{experiment_hash}}/report-{{report_hash}}/gene_neighbours.tsv",
-            "embed_gene_neighbours",
-            "6. Embeddings",
-            "{experiment}",
-            experiment="{experiment}",
-            file="gene neighbours",
-        ),
-        imputation=report_entry(
-            f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{experiment_hash}}/report-{{report_hash}}/imputation.tsv",
-            "embed_imputation",
-            "6. Embeddings",
-            "{experiment}",
-            experiment="{experiment}",
-            file="imputation MAE",
-        ),
-        samples_fig=report_entry(
-            f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{experiment_hash}}/report-{{report_hash}}/sample_embeddings.png",
-            "embed_samples",
-            "6. Embeddings",
-            "{experiment}",
-            experiment="{experiment}",
-            file="sample embeddings",
-        ),
-        markers_fig=report_entry(
-            f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{experiment_hash}}/report-{{report_hash}}/marker_genes.png",
-            "embed_markers",
-            "6. Embeddings",
-            "{experiment}",
-            experiment="{experiment}",
-            file="marker genes",
-        ),
-        genes_fig=report_entry(
-            f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{experiment_hash}}/report-{{report_hash}}/gene_embedding.png",
-            "embed_genes",
-            "6. Embeddings",
-            "{experiment}",
-            experiment="{experiment}",
-            file="gene embedding",
+            EMBED_REPORT_OUTPUTS,
         ),
     log:
-        "logs/{dataset}/embed-{experiment}-{experiment_hash}/report-{report_hash}.log",
+        log_of(f"{EMBED_EXPERIMENT}/report-{{report_hash}}"),
     conda:
         "../../envs/embed.yaml"
     resources:
-        mem_mb=4000,
-        runtime="20m",
+        **SUMMARY_RESOURCES,
     params:
         job=lambda w: EMBED.report_params(w.experiment),
     script:
@@ -125,19 +71,18 @@ rule impute_missing:
     input:
         unpack(embed_impute_inputs),
     output:
-        values=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{experiment_hash}}/impute-{{impute_hash}}/imputed_missing.tsv.gz",
-        card=f"{RESULTS}/{{dataset}}/embed-{{experiment}}-{{experiment_hash}}/impute-{{impute_hash}}/imputation_card.json",
+        **files(
+            EMBED_IMPUTE, values="imputed_missing.tsv.gz", card="imputation_card.json"
+        ),
     log:
-        "logs/{dataset}/embed-{experiment}-{experiment_hash}/impute-{impute_hash}.log",
+        log_of(EMBED_IMPUTE),
     benchmark:
-        f"{RESULTS}/benchmarks/{{dataset}}/embed-{{experiment}}-{{experiment_hash}}/impute-{{impute_hash}}.tsv"
+        benchmark_of(EMBED_IMPUTE)
     conda:
         "../../envs/embed.yaml"
     threads: EMBED.section["threads"]
     resources:
-        mem_mb=4000,
-        runtime="2h",
-        gpu=lambda w: EMBED.gpu("factorized"),
+        **training_resources(EMBED, "factorized"),
     params:
         job=lambda w: EMBED.impute_params(w.experiment),
     script:

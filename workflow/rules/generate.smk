@@ -1,29 +1,25 @@
-# Generator stage: one training job per model and fold (on the shared split), one evaluation per
-# model (every metric, every fold, the same function for models, peers and the real ceiling), and
-# the comparison table and figures per experiment. Models come from the registry
-# (src/gexflow/models/registry.py); code inputs from the imports (gexflow.code_inputs).
-# Input functions and targets: workflow/rules/paths/generate.smk.
+# Generator stage: one training job per model, seed and fold (on the shared split; a grid point
+# per job for a model with a validation grid, the best chosen by select_generator), one
+# evaluation per model (every metric, every fold, the same function for models, peers and the
+# real ceiling), and the comparison table and figures per experiment. Models come from the
+# registry (src/gexflow/models/registry.py); code inputs from the imports (gexflow.code_inputs).
+# Input functions, directory patterns and targets: workflow/rules/paths/generate.smk.
 
 
 rule train_generator:
     input:
         unpack(train_inputs),
     output:
-        model=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/{{model}}-{{model_hash}}/fold_{{fold}}/model.pt",
-        synthetic=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/{{model}}-{{model_hash}}/fold_{{fold}}/synthetic.h5ad",
-        curve=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/{{model}}-{{model_hash}}/fold_{{fold}}/training_curve.tsv",
-        card=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/{{model}}-{{model_hash}}/fold_{{fold}}/model_card.json",
+        **files(GENERATE_FOLD, model="model.pt", **GENERATOR_FILES),
     log:
-        "logs/{dataset}/generate-{experiment}-{experiment_hash}/{model}-{model_hash}/fold_{fold}.log",
+        log_of(GENERATE_FOLD),
     benchmark:
-        f"{RESULTS}/benchmarks/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/{{model}}-{{model_hash}}/fold_{{fold}}.tsv"
+        benchmark_of(GENERATE_FOLD)
     conda:
         "../../envs/generate.yaml"
     threads: GENERATE.section["threads"]
     resources:
-        mem_mb=4000,
-        runtime="2h",
-        gpu=lambda w: GENERATE.gpu(w.model),
+        **training_resources(GENERATE),
     params:
         job=train_job,
     script:
@@ -33,14 +29,11 @@ rule train_generator:
 # One point of a model's validation grid (generate.grid); select_generator picks among them.
 use rule train_generator as train_grid_point with:
     output:
-        model=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/{{model}}-{{model_hash}}/grid-{{point}}/fold_{{fold}}/model.pt",
-        synthetic=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/{{model}}-{{model_hash}}/grid-{{point}}/fold_{{fold}}/synthetic.h5ad",
-        curve=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/{{model}}-{{model_hash}}/grid-{{point}}/fold_{{fold}}/training_curve.tsv",
-        card=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/{{model}}-{{model_hash}}/grid-{{point}}/fold_{{fold}}/model_card.json",
+        **files(GENERATE_POINT, model="model.pt", **GENERATOR_FILES),
     log:
-        "logs/{dataset}/generate-{experiment}-{experiment_hash}/{model}-{model_hash}/grid-{point}/fold_{fold}.log",
+        log_of(GENERATE_POINT),
     benchmark:
-        f"{RESULTS}/benchmarks/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/{{model}}-{{model_hash}}/grid-{{point}}/fold_{{fold}}.tsv"
+        benchmark_of(GENERATE_POINT)
 
 
 # The grid point with the best validation score (within-class gamma on the validation split; the
@@ -49,11 +42,9 @@ rule select_generator:
     input:
         unpack(select_inputs_of_grid),
     output:
-        synthetic=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/{{model}}-{{model_hash}}/fold_{{fold}}/selected/synthetic.h5ad",
-        curve=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/{{model}}-{{model_hash}}/fold_{{fold}}/selected/training_curve.tsv",
-        card=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/{{model}}-{{model_hash}}/fold_{{fold}}/selected/model_card.json",
+        **files(f"{GENERATE_FOLD}/selected", **GENERATOR_FILES),
     log:
-        "logs/{dataset}/generate-{experiment}-{experiment_hash}/{model}-{model_hash}/fold_{fold}.select.log",
+        log_of(f"{GENERATE_FOLD}/selected"),
     conda:
         "../../envs/generate.yaml"
     resources:
@@ -69,11 +60,11 @@ rule evaluate_generator:
     input:
         unpack(evaluate_inputs),
     output:
-        metrics=f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/{{model}}-{{model_hash}}/evaluation-{{evaluation_hash}}/metrics.tsv",
+        metrics=f"{GENERATE_MODEL}/evaluation-{{evaluation_hash}}/metrics.tsv",
     log:
-        "logs/{dataset}/generate-{experiment}-{experiment_hash}/{model}-{model_hash}/evaluation-{evaluation_hash}.log",
+        log_of(f"{GENERATE_MODEL}/evaluation-{{evaluation_hash}}"),
     benchmark:
-        f"{RESULTS}/benchmarks/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/{{model}}-{{model_hash}}/evaluation-{{evaluation_hash}}.tsv"
+        benchmark_of(f"{GENERATE_MODEL}/evaluation-{{evaluation_hash}}")
     conda:
         "../../envs/generate.yaml"
     resources:
@@ -89,85 +80,17 @@ rule compare_generators:
     input:
         unpack(compare_inputs),
     output:
-        long=report_entry(
-            f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/compare-{{compare_hash}}/comparison.tsv",
-            "comparison",
+        **report_files(
+            f"{GENERATE_EXPERIMENT}/compare-{{compare_hash}}",
             "4. Generators",
-            "{experiment}",
-            experiment="{experiment}",
-            file="all metrics, per model",
-        ),
-        table=report_entry(
-            f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/compare-{{compare_hash}}/comparison_table.tsv",
-            "comparison_table",
-            "4. Generators",
-            "{experiment}",
-            experiment="{experiment}",
-            file="comparison table",
-        ),
-        paired=report_entry(
-            f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/compare-{{compare_hash}}/paired_differences.tsv",
-            "paired_differences",
-            "4. Generators",
-            "{experiment}",
-            experiment="{experiment}",
-            file="paired differences vs the baseline (95% CI)",
-        ),
-        within_distances=report_entry(
-            f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/compare-{{compare_hash}}/within_class_distances.png",
-            "within_class_distances",
-            "4. Generators",
-            "{experiment}",
-            experiment="{experiment}",
-            file="within-class distance matrices",
-        ),
-        prdc_utility=report_entry(
-            f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/compare-{{compare_hash}}/prdc_utility.png",
-            "prdc_utility",
-            "4. Generators",
-            "{experiment}",
-            experiment="{experiment}",
-            file="PRDC and augmentation utility",
-        ),
-        distances=report_entry(
-            f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/compare-{{compare_hash}}/distance_matrices.png",
-            "distance_matrices",
-            "4. Generators",
-            "{experiment}",
-            experiment="{experiment}",
-            file="distance matrices",
-        ),
-        distributions=report_entry(
-            f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/compare-{{compare_hash}}/distributions.png",
-            "distributions",
-            "4. Generators",
-            "{experiment}",
-            experiment="{experiment}",
-            file="distributions",
-        ),
-        pca=report_entry(
-            f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/compare-{{compare_hash}}/pca.png",
-            "pca",
-            "4. Generators",
-            "{experiment}",
-            experiment="{experiment}",
-            file="PCA",
-        ),
-        curves=report_entry(
-            f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}/compare-{{compare_hash}}/training_curves.png",
-            "training_curves",
-            "4. Generators",
-            "{experiment}",
-            experiment="{experiment}",
-            file="training curves",
+            COMPARE_OUTPUTS,
         ),
     log:
-        "logs/{dataset}/generate-{experiment}-{experiment_hash}/compare-{compare_hash}.log",
+        log_of(f"{GENERATE_EXPERIMENT}/compare-{{compare_hash}}"),
     conda:
         "../../envs/generate.yaml"
     resources:
-        mem_mb=4000,
-        runtime="20m",
+        **SUMMARY_RESOURCES,
     params:
         job=lambda w: GENERATE.compare_params(w.experiment),
     script:

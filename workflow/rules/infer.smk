@@ -3,28 +3,23 @@
 # (learn_landmarks), one job per landmark set x model x fold (train_inference_model), one
 # evaluation per model (evaluate_inference) and the comparison table and figures
 # (compare_inference); predict_targets applies a trained model to a user's landmark-only matrix.
-# Input functions and targets: workflow/rules/paths/infer.smk.
+# Input functions, directory patterns and targets: workflow/rules/paths/infer.smk.
 
 
 rule learn_landmarks:
     input:
         unpack(learn_inputs),
     output:
-        genes=f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{experiment_hash}}/learned-{{learned_hash}}/fold_{{fold}}/genes.tsv",
-        norms=f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{experiment_hash}}/learned-{{learned_hash}}/fold_{{fold}}/column_norms.tsv",
-        curve=f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{experiment_hash}}/learned-{{learned_hash}}/fold_{{fold}}/training_curve.tsv",
-        card=f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{experiment_hash}}/learned-{{learned_hash}}/fold_{{fold}}/model_card.json",
+        **files(INFER_LEARNED, **LEARNED_FILES),
     log:
-        "logs/{dataset}/infer-{experiment}-{experiment_hash}/learned-{learned_hash}/fold_{fold}.log",
+        log_of(INFER_LEARNED),
     benchmark:
-        f"{RESULTS}/benchmarks/{{dataset}}/infer-{{experiment}}-{{experiment_hash}}/learned-{{learned_hash}}/fold_{{fold}}.tsv"
+        benchmark_of(INFER_LEARNED)
     conda:
         "../../envs/generate.yaml"
     threads: INFER.section["threads"]
     resources:
-        mem_mb=4000,
-        runtime="2h",
-        gpu=lambda w: INFER.gpu("dgex_mlp"),
+        **training_resources(INFER, "dgex_mlp"),
     params:
         job=lambda w: INFER.learn_params(w.experiment),
     script:
@@ -35,21 +30,16 @@ rule train_inference_model:
     input:
         unpack(infer_train_inputs),
     output:
-        model=f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{experiment_hash}}/{{lmset}}/{{model}}-{{model_hash}}/fold_{{fold}}/model.pt",
-        predictions=f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{experiment_hash}}/{{lmset}}/{{model}}-{{model_hash}}/fold_{{fold}}/predictions.h5ad",
-        curve=f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{experiment_hash}}/{{lmset}}/{{model}}-{{model_hash}}/fold_{{fold}}/training_curve.tsv",
-        card=f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{experiment_hash}}/{{lmset}}/{{model}}-{{model_hash}}/fold_{{fold}}/model_card.json",
+        **files(f"{INFER_MODEL}/fold_{{fold}}", **REGRESSOR_FILES),
     log:
-        "logs/{dataset}/infer-{experiment}-{experiment_hash}/{lmset}/{model}-{model_hash}/fold_{fold}.log",
+        log_of(f"{INFER_MODEL}/fold_{{fold}}"),
     benchmark:
-        f"{RESULTS}/benchmarks/{{dataset}}/infer-{{experiment}}-{{experiment_hash}}/{{lmset}}/{{model}}-{{model_hash}}/fold_{{fold}}.tsv"
+        benchmark_of(f"{INFER_MODEL}/fold_{{fold}}")
     conda:
         "../../envs/generate.yaml"
     threads: INFER.section["threads"]
     resources:
-        mem_mb=4000,
-        runtime="2h",
-        gpu=lambda w: INFER.gpu(w.model),
+        **training_resources(INFER),
     params:
         job=lambda w: INFER.train_params(w.experiment, w.model),
     script:
@@ -60,10 +50,9 @@ rule evaluate_inference:
     input:
         unpack(infer_evaluate_inputs),
     output:
-        metrics=f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{experiment_hash}}/{{lmset}}/{{model}}-{{model_hash}}/evaluation-{{evaluation_hash}}/metrics.tsv",
-        per_gene=f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{experiment_hash}}/{{lmset}}/{{model}}-{{model_hash}}/evaluation-{{evaluation_hash}}/per_gene.tsv",
+        **files(INFER_EVALUATION, metrics="metrics.tsv", per_gene="per_gene.tsv"),
     log:
-        "logs/{dataset}/infer-{experiment}-{experiment_hash}/{lmset}/{model}-{model_hash}/evaluation-{evaluation_hash}.log",
+        log_of(INFER_EVALUATION),
     conda:
         "../../envs/generate.yaml"
     resources:
@@ -79,69 +68,17 @@ rule compare_inference:
     input:
         unpack(infer_compare_inputs),
     output:
-        long=report_entry(
-            f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{experiment_hash}}/compare-{{compare_hash}}/comparison.tsv",
-            "infer_comparison",
+        **report_files(
+            f"{INFER_EXPERIMENT}/compare-{{compare_hash}}",
             "5. Landmark inference",
-            "{experiment}",
-            experiment="{experiment}",
-            file="all metrics, per model and fold",
-        ),
-        table=report_entry(
-            f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{experiment_hash}}/compare-{{compare_hash}}/comparison_table.tsv",
-            "infer_comparison_table",
-            "5. Landmark inference",
-            "{experiment}",
-            experiment="{experiment}",
-            file="comparison table",
-        ),
-        scatter=report_entry(
-            f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{experiment_hash}}/compare-{{compare_hash}}/mae_scatter.png",
-            "infer_mae_scatter",
-            "5. Landmark inference",
-            "{experiment}",
-            experiment="{experiment}",
-            file="per-gene MAE, MLP vs linear",
-        ),
-        errors=report_entry(
-            f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{experiment_hash}}/compare-{{compare_hash}}/error_distribution.png",
-            "infer_error_distribution",
-            "5. Landmark inference",
-            "{experiment}",
-            experiment="{experiment}",
-            file="error distribution",
-        ),
-        curves=report_entry(
-            f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{experiment_hash}}/compare-{{compare_hash}}/training_curves.png",
-            "infer_training_curves",
-            "5. Landmark inference",
-            "{experiment}",
-            experiment="{experiment}",
-            file="training curves",
-        ),
-        overlap=report_entry(
-            f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{experiment_hash}}/compare-{{compare_hash}}/landmark_overlap.tsv",
-            "infer_landmark_overlap",
-            "5. Landmark inference",
-            "{experiment}",
-            experiment="{experiment}",
-            file="learned vs L1000 overlap (table)",
-        ),
-        overlap_png=report_entry(
-            f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{experiment_hash}}/compare-{{compare_hash}}/landmark_overlap.png",
-            "infer_landmark_overlap",
-            "5. Landmark inference",
-            "{experiment}",
-            experiment="{experiment}",
-            file="learned vs L1000 overlap",
+            INFER_COMPARE_OUTPUTS,
         ),
     log:
-        "logs/{dataset}/infer-{experiment}-{experiment_hash}/compare-{compare_hash}.log",
+        log_of(f"{INFER_EXPERIMENT}/compare-{{compare_hash}}"),
     conda:
         "../../envs/generate.yaml"
     resources:
-        mem_mb=4000,
-        runtime="20m",
+        **SUMMARY_RESOURCES,
     params:
         job=lambda w: INFER.compare_params(w.experiment),
     script:
@@ -152,16 +89,18 @@ rule predict_targets:
     input:
         unpack(predict_inputs),
     output:
-        h5ad=f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{experiment_hash}}/predict-{{name}}-{{predict_hash}}/predictions.h5ad",
-        tsv=f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{experiment_hash}}/predict-{{name}}-{{predict_hash}}/predictions.tsv",
-        summary=f"{RESULTS}/{{dataset}}/infer-{{experiment}}-{{experiment_hash}}/predict-{{name}}-{{predict_hash}}/summary.json",
+        **files(
+            INFER_PREDICT,
+            h5ad="predictions.h5ad",
+            tsv="predictions.tsv",
+            summary="summary.json",
+        ),
     log:
-        "logs/{dataset}/infer-{experiment}-{experiment_hash}/predict-{name}-{predict_hash}.log",
+        log_of(INFER_PREDICT),
     conda:
         "../../envs/generate.yaml"
     resources:
-        mem_mb=4000,
-        runtime="20m",
+        **SUMMARY_RESOURCES,
     params:
         job=lambda w: INFER.predict_params(w.name),
     script:

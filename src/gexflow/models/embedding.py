@@ -1,4 +1,4 @@
-"""Factorized embeddings (Trofimov et al., paper 003): a sample embedding table and a gene
+"""Factorized embeddings (Trofimov et al. 2020): a sample embedding table and a gene
 embedding table, and an MLP over the concatenated (sample, gene) embeddings that predicts that
 gene's expression in that sample; MSE over every observed (sample, gene) pair.
 

@@ -15,39 +15,6 @@ from gexflow.io import read_h5ad, write_tsv
 log = logging.getLogger("gexflow.stages.deg")
 
 
-def contrast_of(ds: dict, params: dict) -> tuple[str, str, str]:
-    """(column, group a, group b): the dataset's `deg.contrast`, else its condition column with
-    deg.tumour_label vs deg.normal_label."""
-    c = params.get("contrast")
-    if c:
-        return c["column"], str(c["groups"][0]), str(c["groups"][1])
-    return ds.get("condition_column") or "condition", params["tumour_label"], params["normal_label"]
-
-
-def floor_warning(design, table: pd.DataFrame, params: dict) -> str | None:
-    """A warning when the design's smallest possible p-value keeps every gene above alpha after
-    correction (e.g. 5 vs 5 samples: 2/252 = 0.0079 for the exact rank-sum test)."""
-    from gexflow import deg
-
-    n_a = design.n_pairs if design.kind == "paired" else len(design.tumour)
-    floor = deg.smallest_p(design.kind, n_a, len(design.normal), params.get("method", "wilcoxon"))
-    if floor is None:
-        return None
-    m = len(table)
-    if params["correction"] == "bonferroni":
-        best = min(1.0, floor * m)
-        how = f"Bonferroni over {m} genes: {best:.3g}"
-    else:  # BH: the k genes at the floor can reach floor * m / k at best
-        k = int((table["pvalue"] <= floor * (1 + 1e-9)).sum())
-        best = min(1.0, floor * m / max(k, 1))
-        how = f"BH with {k} of {m} genes at that floor: {best:.3g}"
-    if best <= params["alpha"]:
-        return None
-    return (f"no gene can pass: the smallest p-value this design allows is {floor:.3g} ({design.note}), so the "
-            f"smallest adjusted p is {how} > alpha {params['alpha']:g}; use more samples, `deg.method: deseq2` "
-            "(counts) or `welch` (log data), or a looser correction")
-
-
 def call_degs(job) -> None:
     """Rule call_degs: degs.tsv, summary.tsv, volcano.png of one dataset. The DEG settings are the
     `deg` section with the dataset's `deg` overrides."""
@@ -57,7 +24,7 @@ def call_degs(job) -> None:
     h5ad, name = job.input["h5ad"], job.wildcards["dataset"]
     ds, params = job.params["job"]["dataset"], job.params["job"]["deg"]
     adata = read_h5ad(h5ad)
-    column, group_a, group_b = contrast_of(ds, params)
+    column, group_a, group_b = deg.contrast_of(ds, params)
     method = params.get("method", "wilcoxon")
     design = deg.choose_design(adata.obs, condition_column=column, patient_column=ds.get("patient_column"),
                                tumour_label=group_a, normal_label=group_b, design=params["design"],
@@ -98,7 +65,7 @@ def call_degs(job) -> None:
         ("tests_permutation", int(counts.get("permutation", 0))),
         ("genes_constant_p1", int(counts.get("constant", 0))),
     ], columns=["item", "value"])
-    warning = floor_warning(design, table, params)
+    warning = deg.floor_warning(design, table, params)
     if warning:
         log.warning("%s: %s", name, warning)
         summary.loc[len(summary)] = ("warning", warning)

@@ -10,7 +10,11 @@ def references_targets():
 def embedded_inputs(wildcards):
     """A shipped (or the user's local) dataset's files and the SHA256SUMS that lists them."""
     d = PATHS.dataset(wildcards.dataset)
-    check_hash(PATHS.download_hash(wildcards.dataset), wildcards.download_hash, wildcards.dataset)
+    check_hash(
+        PATHS.download_hash(wildcards.dataset),
+        wildcards.download_hash,
+        wildcards.dataset,
+    )
     inputs = {"matrix": d["matrix"], "sums": checksum_file(d["matrix"])}
     if d.get("samples"):
         inputs["samples"] = d["samples"]
@@ -20,7 +24,11 @@ def embedded_inputs(wildcards):
 def download_inputs(wildcards):
     """A remote source's local file (a GEO SOFT the user has) is an input: editing it reruns."""
     d = PATHS.dataset(wildcards.dataset)
-    check_hash(PATHS.download_hash(wildcards.dataset), wildcards.download_hash, wildcards.dataset)
+    check_hash(
+        PATHS.download_hash(wildcards.dataset),
+        wildcards.download_hash,
+        wildcards.dataset,
+    )
     soft = d.get("soft", "")
     return {"soft": soft} if d["source"] == "geo" and "://" not in soft else {}
 

@@ -1,16 +1,36 @@
 # generate stage: input functions and targets (its rules: workflow/rules/generate.smk; directories,
 # hashes and job params: gexflow.paths.GeneratePaths).
-COMPARE_FILES = [
-    "comparison.tsv",
-    "comparison_table.tsv",
-    "paired_differences.tsv",
-    "within_class_distances.png",
-    "prdc_utility.png",
-    "distance_matrices.png",
-    "distributions.png",
-    "pca.png",
-    "training_curves.png",
-]
+GENERATE_EXPERIMENT = (
+    f"{RESULTS}/{{dataset}}/generate-{{experiment}}-{{experiment_hash}}"
+)
+GENERATE_MODEL = f"{GENERATE_EXPERIMENT}/{{model}}-{{model_hash}}"
+GENERATE_FOLD = f"{GENERATE_MODEL}/fold_{{fold}}"
+GENERATE_POINT = f"{GENERATE_MODEL}/grid-{{point}}/fold_{{fold}}"
+GENERATOR_FILES = {"synthetic": "synthetic.h5ad", **TRAINED}
+# compare_generators: output name -> (file, report caption, report label)
+COMPARE_OUTPUTS = {
+    "long": ("comparison.tsv", "comparison", "all metrics, per model"),
+    "table": ("comparison_table.tsv", "comparison_table", "comparison table"),
+    "paired": (
+        "paired_differences.tsv",
+        "paired_differences",
+        "paired differences vs the baseline (95% CI)",
+    ),
+    "within_distances": (
+        "within_class_distances.png",
+        "within_class_distances",
+        "within-class distance matrices",
+    ),
+    "prdc_utility": (
+        "prdc_utility.png",
+        "prdc_utility",
+        "PRDC and augmentation utility",
+    ),
+    "distances": ("distance_matrices.png", "distance_matrices", "distance matrices"),
+    "distributions": ("distributions.png", "distributions", "distributions"),
+    "pca": ("pca.png", "pca", "PCA"),
+    "curves": ("training_curves.png", "training_curves", "training curves"),
+}
 
 
 def generate_targets():
@@ -18,7 +38,9 @@ def generate_targets():
     out = []
     for exp in GENERATE.run:
         out += [GENERATE.split_file(exp)]
-        out += [f"{GENERATE.compare_dir(exp)}/{f}" for f in COMPARE_FILES]
+        out += [
+            f"{GENERATE.compare_dir(exp)}/{f}" for f, _, _ in COMPARE_OUTPUTS.values()
+        ]
         for m in GENERATE.models(exp):
             for s in GENERATE.seeds(exp):
                 for k in GENERATE.run_folds():
@@ -28,7 +50,10 @@ def generate_targets():
                     ]
                     points = range(len(GENERATE.grid(exp, m)))
                     out += (
-                        [f"{GENERATE.model_dir(exp, m, s)}/grid-{p}/fold_{k}/model.pt" for p in points]
+                        [
+                            f"{GENERATE.model_dir(exp, m, s)}/grid-{p}/fold_{k}/model.pt"
+                            for p in points
+                        ]
                         if GENERATE.is_tuned(exp, m)
                         else [f"{GENERATE.model_dir(exp, m, s)}/fold_{k}/model.pt"]
                     )
@@ -46,7 +71,14 @@ def generate_request(wildcards, tuned=None):
         raise WorkflowError(f"model '{model}' is not run in experiment '{exp}'")
     seed = GENERATE.seed_of(exp, model, wildcards.model_hash)
     if tuned is not None and GENERATE.is_tuned(exp, model) != tuned:
-        raise WorkflowError(f"{exp}/{model}: " + ("has a grid: its points train in grid-<p>/" if not tuned else "has no grid"))
+        raise WorkflowError(
+            f"{exp}/{model}: "
+            + (
+                "has a grid: its points train in grid-<p>/"
+                if not tuned
+                else "has no grid"
+            )
+        )
     return exp, model, seed
 
 
@@ -98,14 +130,31 @@ def evaluate_inputs(wildcards):
 
 def compare_inputs(wildcards):
     exp = GENERATE.check_request(wildcards)
-    check_dir(GENERATE.compare_dir(exp), f"compare-{wildcards.compare_hash}", f"{exp} comparison")
+    check_dir(
+        GENERATE.compare_dir(exp),
+        f"compare-{wildcards.compare_hash}",
+        f"{exp} comparison",
+    )
     models = GENERATE.models(exp)
-    runs = [(m, s, k) for m in models for s in GENERATE.seeds(exp) for k in GENERATE.run_folds()]
+    runs = [
+        (m, s, k)
+        for m in models
+        for s in GENERATE.seeds(exp)
+        for k in GENERATE.run_folds()
+    ]
     return {
         **GENERATE.data_inputs(exp),
-        "metrics": [f"{GENERATE.evaluation_dir(exp, m)}/metrics.tsv" for m in [CEILING] + models],
-        "synthetic": [f"{GENERATE.final_dir(exp, m, None, 0)}/synthetic.h5ad" for m in models],
-        "curves": [f"{GENERATE.final_dir(exp, m, None, 0)}/training_curve.tsv" for m in models],
-        "cards": [f"{GENERATE.final_dir(exp, m, s, k)}/model_card.json" for m, s, k in runs],
+        "metrics": [
+            f"{GENERATE.evaluation_dir(exp, m)}/metrics.tsv" for m in [CEILING] + models
+        ],
+        "synthetic": [
+            f"{GENERATE.final_dir(exp, m, None, 0)}/synthetic.h5ad" for m in models
+        ],
+        "curves": [
+            f"{GENERATE.final_dir(exp, m, None, 0)}/training_curve.tsv" for m in models
+        ],
+        "cards": [
+            f"{GENERATE.final_dir(exp, m, s, k)}/model_card.json" for m, s, k in runs
+        ],
         "code": code("compare_generators"),
     }

@@ -6,7 +6,8 @@ def select_targets():
         for name, spec in PATHS.sets.items():
             if ds in spec.get("datasets", [ds]):
                 targets += [
-                    f"{PATHS.select_dir(ds, name)}/{f}" for f in ("genes.tsv", "coverage.tsv")
+                    f"{PATHS.select_dir(ds, name)}/{f}"
+                    for f in ("genes.tsv", "coverage.tsv")
                 ]
     return targets
 
@@ -19,7 +20,9 @@ def select_inputs(wildcards):
     if method == "deg":
         return {"degs": f"{PATHS.deg_dir(ds)}/degs.tsv"}
     if method in ("union", "intersection"):
-        return {"parts": [f"{PATHS.select_dir(ds, part)}/genes.tsv" for part in spec["of"]]}
+        return {
+            "parts": [f"{PATHS.select_dir(ds, part)}/genes.tsv" for part in spec["of"]]
+        }
     inputs = {"h5ad": f"{PATHS.filter_dir(ds)}/filtered.h5ad"}
     if method == "kegg":
         inputs["kegg"] = f"{PATHS.references_dir()}/kegg_pathways.tsv"
