@@ -46,6 +46,8 @@ wildcard_constraints:
     predict_hash=HASH,
     report_hash=HASH,
     impute_hash=HASH,
+    release_hash=HASH,
+    cohort_hash=HASH,
 
 
 include: "workflow/rules/paths/download.smk"
@@ -56,6 +58,7 @@ include: "workflow/rules/paths/split.smk"
 include: "workflow/rules/paths/generate.smk"
 include: "workflow/rules/paths/infer.smk"
 include: "workflow/rules/paths/embed.smk"
+include: "workflow/rules/paths/release.smk"
 include: "workflow/rules/download.smk"
 include: "workflow/rules/filter.smk"
 include: "workflow/rules/deg.smk"
@@ -64,6 +67,7 @@ include: "workflow/rules/split.smk"
 include: "workflow/rules/generate.smk"
 include: "workflow/rules/infer.smk"
 include: "workflow/rules/embed.smk"
+include: "workflow/rules/release.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -4,6 +4,6 @@ import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821 (for --sdm conda envs)
 from gexflow.runner import run_rule  # noqa: E402
-from gexflow.stages.infer import predict_targets  # noqa: E402
+from gexflow.stages.apply import predict_targets  # noqa: E402
 
 run_rule(snakemake, predict_targets)  # noqa: F821

@@ -403,6 +403,7 @@ def check_datasets(config: dict, config_file: str = "config") -> None:
     _check_generate(config, config_file)
     _check_infer(config, config_file)
     _check_embed(config, config_file)
+    _check_releases(config, config_file)
     _check_split_sizes(config, config_file)
     for name, ds in datasets.items():
         where = f"datasets.{name}"
@@ -654,10 +655,15 @@ def _check_infer(config: dict, config_file: str) -> None:
         if spec["experiment"] not in inf["run"]:
             continue  # a config merged over the default may carry jobs of experiments it does not run
         exp = experiments[spec["experiment"]]
-        if spec["model"] not in exp.get("models", inf["models"]):
-            raise InputError(config_file, f"{where}.model", f"'{spec['model']}' is not trained in experiment "
+        if spec.get("fold") is None:
+            if exp.get("release") in (None, False):
+                raise InputError(config_file, f"{where}.fold", f"null (the released model), but experiment "
+                                 f"{spec['experiment']} has no release", f"add `release: {{}}` to infer.experiments."
+                                 f"{spec['experiment']}, or name a fold and a model")
+        elif spec.get("model") not in exp.get("models", inf["models"]):
+            raise InputError(config_file, f"{where}.model", f"'{spec.get('model')}' is not trained in experiment "
                              f"{spec['experiment']}", "choose one of the experiment's models")
-        if spec["fold"] >= inf["run_folds"]:
+        elif spec["fold"] >= inf["run_folds"]:
             raise InputError(config_file, f"{where}.fold", f"fold {spec['fold']} is not trained "
                              f"(infer.run_folds = {inf['run_folds']})", "use fold 0")
         if spec.get("scale") == "log2_offset" and "log_offset" not in spec:
@@ -666,6 +672,45 @@ def _check_infer(config: dict, config_file: str) -> None:
         if not Path(spec["matrix"]).exists():
             raise InputError(config_file, f"{where}.matrix", f"file '{spec['matrix']}' does not exist",
                              "give the path of a genes x samples TSV of landmark genes")
+
+
+def _check_releases(config: dict, config_file: str) -> None:
+    """A release names `auto` or one of its experiment's models (sizes, for embeddings); an
+    embed_samples job names a running experiment with a release and an existing matrix."""
+    for stage, key in (("generate", "model"), ("infer", "model"), ("embed", "size")):
+        sec = config.get(stage) or {}
+        for name, exp, where, _ in running_experiments(config, stage, config_file):
+            if exp.get("release") in (None, False):
+                continue
+            for k in exp["release"]:
+                if k not in (sec.get("release") or {}):
+                    raise InputError(config_file, f"{where}.release.{k}", f"unknown release setting '{k}'",
+                                     f"{_closest(k, sec.get('release') or {})}use some of: "
+                                     f"{', '.join(sec.get('release') or {})}")
+            value = {**(sec.get("release") or {}), **exp["release"]}.get(key, "auto")
+            choices = exp["sizes"] if stage == "embed" else exp.get("models", sec.get("models", []))
+            if value != "auto" and value not in choices:
+                field = f"{where}.release.{key}" if key in exp["release"] else f"{stage}.release.{key}"
+                raise InputError(config_file, field, f"'{value}' is not {'a size' if stage == 'embed' else 'a model'} "
+                                 f"of experiment {name}", f"use auto or one of: {', '.join(map(str, choices))}")
+        if stage == "generate":
+            for _name, exp, where, _ in running_experiments(config, stage, config_file):
+                rel = {**(sec.get("release") or {}), **(exp.get("release") or {})}
+                if exp.get("release") not in (None, False) and rel.get("covariates") and \
+                        not Path(rel["covariates"]).is_file():
+                    raise InputError(config_file, f"{where}.release.covariates", f"file '{rel['covariates']}' does "
+                                     "not exist", "give a TSV of covariate rows, or remove the key to draw n rows")
+    emb = config.get("embed") or {}
+    for name, spec in (emb.get("embed_new") or {}).items():
+        where = f"embed.embed_new.{name}"
+        if spec["experiment"] not in emb.get("run", []):
+            continue
+        if (emb.get("experiments") or {})[spec["experiment"]].get("release") in (None, False):
+            raise InputError(config_file, f"{where}.experiment", f"experiment {spec['experiment']} has no release",
+                             f"add `release: {{}}` to embed.experiments.{spec['experiment']}")
+        if not Path(spec["matrix"]).exists():
+            raise InputError(config_file, f"{where}.matrix", f"file '{spec['matrix']}' does not exist",
+                             "give the path of a genes x samples TSV")
 
 
 def _check_select_sets(sets: dict, config_file: str) -> None:

@@ -130,3 +130,36 @@ def impute_real_missing(X: np.ndarray, G: np.ndarray, cfg: dict, *, seed: int, t
     filled = G.copy()
     filled[nan_r, nan_c] = np.clip(pred, 0, None)  # log2(x+1) >= 0
     return filled, r["card"]
+
+
+# ------------------------------------------------------------------------------------------ release
+def embed_matrix(state: dict, M, *, epochs: int, lr: float, batch_size: int, seed: int,
+                 path) -> tuple[np.ndarray, dict]:
+    """A user's samples (M: samples x genes, log2(x+1), any gene ids or symbols) embedded by a
+    released factorized embedding (`state`: its model.pt), network and gene embeddings frozen.
+    Genes the model has but the matrix lacks are unobserved entries (never filled in); at least
+    half must be present. Returns (sample embeddings, summary)."""
+    import torch
+
+    from gexflow.errors import InputError
+
+    model = restore_model(state)
+    ids, symbols = list(state["gene_ids"]), list(state["gene_symbols"])
+    cols = set(M.columns)
+    values = np.full((len(M), len(ids)), np.nan)
+    present = 0
+    for j, (g, s) in enumerate(zip(ids, symbols)):
+        c = g if g in cols else s if s in cols else None
+        if c is not None:
+            values[:, j] = M[c].to_numpy(dtype=np.float64)
+            present += 1
+    if present < len(ids) / 2:
+        raise InputError(path, "(gene rows)", f"only {present} of the model's {len(ids)} genes are in the matrix "
+                         f"(e.g. expected {', '.join(symbols[:5])})", "give the genes the embedding was trained "
+                         "on (gene ids or symbols), on the scale declared by `scale`")
+    scale = ZScore.from_dict(state["scale"])
+    g = torch.Generator()
+    g.manual_seed(derived_seed(seed, "embed_samples"))
+    E = model.embed_new_samples(scale.transform(values), epochs=epochs, lr=lr, batch_size=batch_size, gen=g)
+    return E, {"samples": int(len(M)), "genes_present": int(present), "genes_of_model": len(ids),
+               "genes_ignored": len(cols - set(ids) - set(symbols))}

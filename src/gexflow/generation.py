@@ -170,3 +170,93 @@ def grid_card(cards: list[dict], grid: list[dict], best: int) -> dict:
                           for p, c in zip(grid, cards)]})
     card["timings_s"] = dict(card["timings_s"], fit_all_points=round(sum(c["timings_s"]["fit"] for c in cards), 3))
     return card
+
+
+# ------------------------------------------------------------------------------------------ release
+def cv_budget(cards: list[dict]) -> dict:
+    """What a refit takes from cross-validation (validation only): the epoch budget (median best
+    epoch over folds and seeds, for loop-trained models) and, for diffusion, the guidance weight
+    chosen most often (the smallest on ties)."""
+    out = {}
+    best = [c["best_epoch"] for c in cards if "best_epoch" in c]
+    if best:
+        out["epochs"] = max(1, int(np.median(best)))
+    guidance = [c["guidance"] for c in cards if "guidance" in c]
+    if guidance:
+        values, counts = np.unique(guidance, return_counts=True)
+        out["guidance"] = float(values[np.argmax(counts)])
+    return out
+
+
+def refit(X: np.ndarray, obs: pd.DataFrame, labels: np.ndarray, rows: np.ndarray, exp: dict, model: str, cfg: dict, *,
+          seed: int, trainer, budget: dict) -> FoldResult:
+    """Train `model` on `rows` (the cohort minus the privacy holdout) with the choices
+    cross-validation made on validation data (`budget`: cv_budget): a loop-trained model for the
+    median best epoch, its last epoch kept (a refit has no validation part to choose on); a peer
+    by its own fit. Returns a FoldResult without samples (sampling is its own step)."""
+    zs = ZScore.fit(X[rows])
+    Z = zs.transform(X)
+    state: dict = {"zscore": zs.to_dict()}
+    card = {"model": model, "seed": seed, "settings": cfg, "n_train": int(len(rows)), "n_genes": int(X.shape[1]),
+            "budget": budget}
+    t0 = time.perf_counter()
+    curve, pickled = pd.DataFrame(), False
+    if MODELS[model].kind == "torch":
+        import torch
+
+        from gexflow.models.covariates import CovariateEncoder
+        from gexflow.models.training import Batches
+
+        dev = trainer.torch_device()
+        gen = trainer.generator(seed)
+        enc = CovariateEncoder(exp.get("categorical", []), exp.get("numerical", [])).fit(obs.iloc[rows])
+        codes, nums = enc.transform(obs.iloc[rows])
+        data = Batches(torch.as_tensor(Z[rows], dtype=torch.float32).to(dev), torch.as_tensor(codes).to(dev),
+                       torch.as_tensor(nums).to(dev))
+        net = model_class(model)(Z.shape[1], enc.vocab_sizes, len(enc.numerical), cfg, dev)
+        if "guidance" in budget:
+            net.net.guidance.fill_(budget["guidance"])  # the weight cross-validation chose on validation
+        epochs = budget.get("epochs", cfg["epochs"])
+        tc, tn = torch.as_tensor(codes), torch.as_tensor(nums)
+        res = trainer.fit(net, data, lambda m, g: validation_score(Z[rows], labels[rows], m.sample(tc, tn, g)
+                                                                   .cpu().numpy()),
+                          epochs=epochs, gen=gen, maximise=True, metric="training_within_gamma")
+        card.update({"device": str(dev), **res.card, "covariates": enc.to_dict(),
+                     "selection": f"the last of {epochs} epochs (the median best epoch of cross-validation)"})
+        state.update({"modules": res.best_state, "covariates": enc.to_dict()})
+        curve = res.history.drop(columns=["seconds"])
+    else:
+        dev = trainer.torch_device() if MODELS[model].gpu else "cpu"
+        peer = model_class(model)(cfg, seed, str(getattr(dev, "type", dev)))
+        peer.fit(Z[rows], labels[rows])
+        state["peer"], pickled = peer.state(), getattr(peer, "pickled", False)
+        card.update({"device": str(dev), "selection": "the peer's own fit", **peer.card()})
+    card["timings_s"] = {"fit": round(time.perf_counter() - t0, 3)}
+    return FoldResult(np.zeros((0, X.shape[1])), obs.iloc[:0], card, curve, state, pickled)
+
+
+def sample_model(model: str, state: dict, cfg: dict, obs: pd.DataFrame, labels: np.ndarray, seed: int) -> np.ndarray:
+    """Profiles (log2(x+1)) drawn from a saved generator for the covariate rows `obs` (class
+    `labels`), on the CPU, from `seed` alone: the same call gives the same samples."""
+    zs = ZScore.from_dict(state["zscore"])
+    if MODELS[model].kind == "torch":
+        import torch
+
+        from gexflow.models.covariates import CovariateEncoder
+
+        enc = CovariateEncoder.from_dict(state["covariates"])
+        net = model_class(model)(len(zs.mean), enc.vocab_sizes, len(enc.numerical), cfg, torch.device("cpu"))
+        for k, m in net.modules.items():
+            m.load_state_dict(state["modules"][k])
+            m.eval()
+        codes, nums = enc.transform(obs)
+        g = torch.Generator()
+        g.manual_seed(derived_seed(seed, "release"))
+        syn_z = net.sample(torch.as_tensor(codes), torch.as_tensor(nums), g).cpu().numpy().astype(np.float64)
+    else:
+        peer = model_class(model).from_state(state["peer"])
+        syn_z = peer.sample(np.asarray(labels).astype(str), np.random.default_rng(derived_seed(seed, "release")))
+    if not np.all(np.isfinite(syn_z)):
+        raise InputError("config", f"generate.settings.{model}", f"the released {model} produced non-finite samples",
+                         "release another model (release.model) or lower its learning rate")
+    return zs.inverse_transform(syn_z)

@@ -285,3 +285,32 @@ def predict_profiles(bundle: dict, M: pd.DataFrame, policy: str, path) -> tuple[
                         "imputed_landmark": imputed + [False] * n_targets},
                        index=pd.Index(bundle["inputs"] + bundle["targets"], name=None))
     return full, var, missing
+
+
+# ------------------------------------------------------------------------------------------ release
+def cv_settings(model: str, cfg: dict, cards: list[dict]) -> tuple[dict, dict]:
+    """A regressor's settings for a refit on every sample, fixed from what cross-validation chose on
+    validation: the alpha / k chosen most often (the smallest on ties), the median best epoch.
+    Returns (settings, what was fixed)."""
+    fixed = {}
+    for key, grid in (("alpha", "alphas"), ("k", "ks"), ("base_ridge_alpha", "alphas")):
+        chosen = [c["chosen"][key] for c in cards if key in c.get("chosen", {})]
+        if chosen:
+            values, counts = np.unique(chosen, return_counts=True)
+            fixed[grid] = [type(chosen[0])(values[np.argmax(counts)])]
+    best = [c["best_epoch"] for c in cards if "best_epoch" in c]
+    if best:
+        fixed["epochs"] = max(1, int(np.median(best)))
+    return {**cfg, **fixed}, fixed
+
+
+def refit_regressor(model: str, cfg: dict, X: np.ndarray, ins: np.ndarray, targets: np.ndarray, var: pd.DataFrame, *,
+                    seed: int, trainer) -> tuple[dict, dict, pd.DataFrame]:
+    """The released regressor: fitted on every sample with settings fixed by cross-validation
+    (cv_settings), its last epoch kept (no validation part is left to choose on). Returns (model
+    bundle for model.pt, card, curve)."""
+    zi, zt = ZScore.fit(X[:, ins]), ZScore.fit(X[:, targets])
+    Zi, Zt = zi.transform(X[:, ins]), zt.transform(X[:, targets])
+    state, card, curve = fit_regressor(model, cfg, Zi, Zt, Zi, Zt, Ytr_log2=X[:, targets], seed=seed, trainer=trainer)
+    card["validation"] = {"training_mae": card["validation"]["mae"]}  # fitted and scored on the same samples
+    return model_bundle(state, var, ins, targets, zi, zt), card, curve

@@ -305,6 +305,10 @@ class ModelStagePaths:
             return 0
         return 1 if device == "cuda" or shutil.which("nvidia-smi") else 0
 
+    def releases(self) -> list[str]:
+        """Running experiments with a `release` (`release: {}` takes the stage's defaults)."""
+        return [e for e in self.run if self.experiment(e).get("release") not in (None, False)]
+
     def job_dir(self, parent: str, name: str, *parts) -> str:
         """A job's directory under `parent`: `name-<hash of its params and upstream hashes>`."""
         return f"{parent}/{name}-{section_hash(*parts)}"
@@ -316,7 +320,7 @@ class GeneratePaths(ModelStagePaths):
     select_generator copies the point with the best validation score to fold_<k>/selected/."""
 
     stage = "generate"
-    spec_skip = ModelStagePaths.spec_skip + ("seeds", "grid")
+    spec_skip = ModelStagePaths.spec_skip + ("seeds", "grid", "release")
 
     def seeds(self, exp: str) -> list[int]:
         return list(self.experiment(exp).get("seeds", self.section.get("seeds", [0])))
@@ -387,6 +391,37 @@ class GeneratePaths(ModelStagePaths):
         return self.job_dir(self.experiment_dir(exp), "compare", evaluations, self.compare_params(exp))
 
 
+    # -------------------------------------------------------------------------------- release
+    def release_settings(self, exp: str) -> dict:
+        return {**self.section["release"], **(self.experiment(exp).get("release") or {})}
+
+    def refit_params(self, exp: str) -> dict:
+        """What refit_generator reads: the choice (release.model, the holdout), every candidate's
+        settings (the job refits the one chosen on validation), the loop, the seed."""
+        r, d = self.release_settings(exp), self.paths.dataset(self.experiment(exp)["dataset"])
+        return {"experiment": self.spec(exp), "models": self.models(exp),
+                "release": {"model": r["model"], "holdout_fraction": r["holdout_fraction"]},
+                "settings": {m: self.settings(exp, m) for m in self.models(exp)}, "loop": dict(self.section["loop"]),
+                "patient_column": d.get("patient_column"), "input_scale": d["scale"], "seed": self.config["seed"]}
+
+    def release_dir(self, exp: str) -> str:
+        e = self.experiment(exp)
+        models = [self.model_hash(exp, m, s) for m in self.models(exp) for s in self.seeds(exp)]
+        return self.job_dir(f"{self.paths.results}/{self.paths.part(e['dataset'], 'datasets')}",
+                            f"release-{self.paths.part(exp, 'generate.experiments')}", self.experiment_hash(exp),
+                            models, self.refit_params(exp))
+
+    def sample_params(self, exp: str) -> dict:
+        """What sample_release reads: the request (n, per_class or a covariate table), the seed."""
+        r = self.release_settings(exp)
+        return {"n": r["n"], "per_class": r["per_class"], "covariates": r["covariates"],
+                "seed": self.config["seed"] if r["seed"] is None else r["seed"],
+                "audit_components": r["audit_components"]}
+
+    def cohort_dir(self, exp: str) -> str:
+        return self.job_dir(self.release_dir(exp), "cohort", self.sample_params(exp))
+
+
 class InferPaths(ModelStagePaths):
     """Landmark inference: per landmark set (`landmarks`, and `learned` with learned landmarks) and
     model one directory with fold_<k>/, the learned sets in learned-<hash>/fold_<k>/, predictions
@@ -394,6 +429,7 @@ class InferPaths(ModelStagePaths):
 
     stage = "infer"
     genes_key = "landmarks"
+    spec_skip = ModelStagePaths.spec_skip + ("release",)
 
     def learned_on(self, exp: str) -> bool:
         return bool(self.experiment(exp).get("learned_landmarks", False))
@@ -433,6 +469,16 @@ class InferPaths(ModelStagePaths):
         evaluations = [self.evaluation_dir(exp, s, m) for s in self.landmark_sets(exp) for m in self.models(exp)]
         return self.job_dir(self.experiment_dir(exp), "compare", evaluations, self.compare_params(exp))
 
+    def release_params(self, exp: str) -> dict:
+        r = {**self.section["release"], **(self.experiment(exp).get("release") or {})}
+        return {"experiment": self.spec(exp), "models": self.models(exp), "release": {"model": r["model"]},
+                "settings": {m: self.settings(exp, m) for m in self.models(exp)}, "loop": dict(self.section["loop"]),
+                "seed": self.config["seed"]}
+
+    def release_dir(self, exp: str) -> str:
+        models = [self.model_dir(exp, "landmarks", m) for m in self.models(exp)]
+        return self.job_dir(self.experiment_dir(exp), "release", models, self.release_params(exp))
+
     def predictions(self) -> list[str]:
         """Predict jobs of running experiments."""
         return [n for n, p in self.section.get("predict", {}).items() if p["experiment"] in self.run]
@@ -443,7 +489,10 @@ class InferPaths(ModelStagePaths):
         return {"spec": dict(self.section["predict"][name])}
 
     def predict_model(self, name: str) -> str:
+        """The released model, or the named fold's model of the named model."""
         spec = self.predict_params(name)["spec"]
+        if spec.get("fold") is None:
+            return f"{self.release_dir(spec['experiment'])}/model.pt"
         return f"{self.model_dir(spec['experiment'], 'landmarks', spec['model'])}/fold_{spec['fold']}/model.pt"
 
     def predict_dir(self, name: str) -> str:
@@ -457,7 +506,7 @@ class EmbedPaths(ModelStagePaths):
     evaluation; one report per experiment; the real missing values imputed in impute-<hash>/."""
 
     stage = "embed"
-    spec_skip = ModelStagePaths.spec_skip + ("sizes", "markers", "pathways", "impute_missing")
+    spec_skip = ModelStagePaths.spec_skip + ("sizes", "markers", "pathways", "impute_missing", "release")
 
     def sizes(self, exp: str) -> list[int]:
         return list(self.experiment(exp)["sizes"])
@@ -488,6 +537,29 @@ class EmbedPaths(ModelStagePaths):
     def report_dir(self, exp: str) -> str:
         evaluations = [self.evaluation_dir(exp, s) for s in self.sizes(exp)]
         return self.job_dir(self.experiment_dir(exp), "report", evaluations, self.report_params(exp))
+
+    def release_params(self, exp: str) -> dict:
+        r = {**self.section["release"], **(self.experiment(exp).get("release") or {})}
+        return {"experiment": self.spec(exp), "sizes": self.sizes(exp), "release": {"size": r["size"]},
+                "settings": self.settings(exp), "loop": self.loop_for("factorized"), "seed": self.config["seed"]}
+
+    def release_dir(self, exp: str) -> str:
+        models = [self.model_dir(exp, s) for s in self.sizes(exp)]
+        return self.job_dir(self.experiment_dir(exp), "release", models, self.release_params(exp))
+
+    def embed_new(self) -> list[str]:
+        """embed_samples jobs of running experiments with a release."""
+        return [n for n, p in self.section.get("embed_new", {}).items() if p["experiment"] in self.releases()]
+
+    def embed_new_params(self, name: str) -> dict:
+        if name not in self.section.get("embed_new", {}):
+            raise PathRequestError(f"no embed_samples job '{name}' under embed.embed_new")
+        return {"spec": dict(self.section["embed_new"][name]), "seed": self.config["seed"]}
+
+    def embed_new_dir(self, name: str) -> str:
+        exp = self.embed_new_params(name)["spec"]["experiment"]
+        return self.job_dir(self.experiment_dir(exp), f"embed_new-{self.paths.part(name, 'embed.embed_new')}",
+                            self.release_dir(exp), self.embed_new_params(name))
 
     def impute_params(self, exp: str) -> dict:
         e = self.experiment(exp)

@@ -182,7 +182,7 @@ def pca_overlay_figure(train: np.ndarray, real: np.ndarray, synthetic: dict, des
     """Real test and synthetic samples in the first two principal components of the real training data."""
     from sklearn.decomposition import PCA
 
-    pca = PCA(n_components=2).fit(train)
+    pca = PCA(n_components=2, svd_solver="full").fit(train)  # exact: the same figure every run
     r = pca.transform(real)
     n = len(synthetic)
     fig, axes = plt.subplots(1, n, figsize=(2.8 * n, 3.0), squeeze=False, sharex=True, sharey=True)

@@ -28,3 +28,9 @@ wanted = [g for g in subset["gene_symbol"] if g in symbols]
 kirp = pd.read_csv("resources/tcga/kirp_paired_rsem_norm.tsv.gz", sep="\t", dtype=str)
 kirp = kirp[kirp["gene_symbol"].isin(wanted)].iloc[:, :7]
 kirp.to_csv(here / "kirp_landmarks_6samples.tsv", sep="\t", index=False)
+
+# kirp_kirc_genes_6samples.tsv: a new matrix for the embed_samples test: the KIRC subset's genes
+# (by symbol) for the same 6 real KIRP samples (linear RSEM normalized, values unchanged).
+kirp = pd.read_csv("resources/tcga/kirp_paired_rsem_norm.tsv.gz", sep="\t", dtype=str)
+kirp = kirp[kirp["gene_symbol"].isin(set(subset["gene_symbol"]))].iloc[:, :7]
+kirp.to_csv(here / "kirp_kirc_genes_6samples.tsv", sep="\t", index=False)

@@ -43,8 +43,9 @@ def touched_default_run(tmp_path, repo=REPO):
 
 
 def scheduled(output: str) -> list[tuple[str, str]]:
-    """(rule, reason) of every job a dry run lists."""
-    return re.findall(r"^rule (\w+):\n(?:    .*\n)*?    reason: (.*)$", output, re.M)
+    """(rule, reason) of every job a dry run lists (the target rule `all` aside)."""
+    return [j for j in re.findall(r"^(?:local)?rule (\w+):\n(?:    .*\n)*?    reason: (.*)$", output, re.M)
+            if j[0] != "all"]
 
 
 def test_shipped_configs_over_the_default_results_change_no_params(tmp_path):
@@ -89,3 +90,14 @@ def test_editing_selection_py_reruns_exactly_the_rules_whose_stage_imports_it(tm
     assert all(why.startswith("Input files updated by another job") for _, why in others), others
     # what neither imports it nor reads a selection stays done
     assert not rules & {"filter_normalise", "train_embedding", "call_degs", "split_samples", "stage_embedded_bulk"}
+
+
+def test_a_new_release_request_reruns_only_the_sampling(tmp_path):
+    work, _ = touched_default_run(tmp_path)
+    (work / "more.yaml").write_text("generate:\n  release:\n    n: 2000\n    seed: 3\n")
+    jobs = scheduled(snakemake(work, "-n", "--configfile", work / "more.yaml").stdout)
+    assert sorted({rule for rule, _ in jobs}) == ["sample_release", "write_manifest"], jobs
+    assert sum(rule == "sample_release" for rule, _ in jobs) == 2  # kirc_rcc and pancan11_l1000
+    (work / "holdout.yaml").write_text("generate:\n  release:\n    holdout_fraction: 0.3\n")
+    rules = {rule for rule, _ in scheduled(snakemake(work, "-n", "--configfile", work / "holdout.yaml").stdout)}
+    assert rules == {"refit_generator", "sample_release", "write_manifest"}

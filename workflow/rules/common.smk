@@ -43,10 +43,10 @@ GENERATE, INFER, EMBED = PATHS.generate, PATHS.infer, PATHS.embed
 SCRIPTS = Path(workflow.basedir) / "scripts"
 
 
-def code(rule_name, model=None):
+def code(rule_name, *models):
     """A rule's library-code inputs: the import closure of its script's stage entry point (and of
-    the model's class, for training rules). Editing one of them reruns the rule."""
-    extra = (factory_module(model),) if model and factory_module(model) else ()
+    the models' classes, for training rules). Editing one of them reruns the rule."""
+    extra = tuple(sorted({factory_module(m) for m in models if factory_module(m)}))
     return rule_code(SCRIPTS / f"{rule_name}.py", extra)
 
 
@@ -106,10 +106,17 @@ TRAINED = {"curve": "training_curve.tsv", "card": "model_card.json"}
 
 def training_resources(stage, model=None):
     """A training job's resources: a GPU only where that model will use one (gexflow.paths)."""
-    return {"mem_mb": 4000, "runtime": "2h", "gpu": lambda w: stage.gpu(model or w.model)}
+    return {
+        "mem_mb": 4000,
+        "runtime": "2h",
+        "gpu": lambda w: stage.gpu(model or w.model),
+    }
 
 
-SUMMARY_RESOURCES = {"mem_mb": 4000, "runtime": "20m"}  # evaluations, comparisons, reports
+SUMMARY_RESOURCES = {
+    "mem_mb": 4000,
+    "runtime": "20m",
+}  # evaluations, comparisons, reports
 
 
 def final_targets():
@@ -122,5 +129,6 @@ def final_targets():
         *generate_targets(),
         *infer_targets(),
         *embed_targets(),
+        *release_targets(),
     ]
     return list(dict.fromkeys(targets))  # experiments on one dataset share its split

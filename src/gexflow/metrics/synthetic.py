@@ -194,7 +194,8 @@ def mmd_rbf(real_train: np.ndarray, real: np.ndarray, synthetic: np.ndarray, *, 
     from scipy.spatial.distance import cdist
     from sklearn.decomposition import PCA
 
-    pca = PCA(n_components=min(n_components, *real_train.shape)).fit(real_train)
+    # the exact solver: sklearn's randomised one (chosen above 500 genes) is unseeded here
+    pca = PCA(n_components=min(n_components, *real_train.shape), svd_solver="full").fit(real_train)
     a, b = pca.transform(real), pca.transform(synthetic)
     both = np.vstack([a, b])
     sigma2 = np.median(pdist(both, "sqeuclidean"))
@@ -275,7 +276,7 @@ def score_synthetic(train: np.ndarray, test: np.ndarray, synthetic: np.ndarray, 
     out.update(detection_auc(test, synthetic[pick], seed=seed, folds=settings["detection_folds"]))
     out["mmd"] = mmd_rbf(train, test, synthetic, n_components=settings["mmd_components"])
     # PRDC in the PCA space of the real training split, test samples against as many synthetic ones
-    pca = PCA(n_components=min(settings.get("prdc_components", 10), *train.shape)).fit(train)
+    pca = PCA(n_components=min(settings.get("prdc_components", 10), *train.shape), svd_solver="full").fit(train)
     out.update(prdc(pca.transform(test), pca.transform(synthetic[pick]), nearest_k=settings.get("prdc_k", 5)))
     out["tstr_balanced_accuracy"] = tstr_accuracy(synthetic, syn_classes, test, test_classes)
     if train_classes is not None and settings.get("utility_sizes"):

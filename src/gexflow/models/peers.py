@@ -53,6 +53,17 @@ class ClassConditionalGaussian:
         return {"min_class": self.min_class, "pooled": list(self.pooled),
                 "classes": {str(c): list(p) for c, p in self.params.items()}}
 
+    @classmethod
+    def from_state(cls, state: dict) -> "ClassConditionalGaussian":
+        self = cls(min_class=int(state["min_class"]))
+
+        def params(p):
+            return np.asarray(p[0], dtype=np.float64), np.asarray(p[1], dtype=np.float64), float(p[2])
+
+        self.pooled = params(state["pooled"])
+        self.params = {c: params(p) for c, p in state["classes"].items()}
+        return self
+
 
 class ShuffledGenes:
     """Negative control: every gene drawn independently from its training values within the class."""
@@ -78,6 +89,10 @@ class ShuffledGenes:
 
     def state(self) -> dict:
         return {"X": self.X, "labels": [str(v) for v in self.labels]}
+
+    @classmethod
+    def from_state(cls, state: dict) -> "ShuffledGenes":
+        return cls().fit(np.asarray(state["X"], dtype=np.float64), np.asarray(state["labels"], dtype=object))
 
 
 class CtganPeer:
@@ -146,6 +161,10 @@ class CtganPeer:
     def state(self):
         """The fitted library object itself: it exists only as a pickle (see training.save_model)."""
         return self
+
+    @classmethod
+    def from_state(cls, state):
+        return state  # the unpickled peer (training.load_pickled_model checked its sha256 first)
 
 
 class CTGANPeer(CtganPeer):

@@ -82,8 +82,9 @@ def _filter_bulk(inputs, ds, params):
     obs = sheets.sheet_obs(sheet[keep_samples], ds)
     var = identifiers.gene_table(genes[keep_genes], ds, inputs["entrez_map"], mapping)
     adata = ad.AnnData(X=L[:, keep_genes].astype(np.float32), obs=obs, var=var)
-    if ds["scale"] == "counts":  # DESeq2 needs the raw counts of the kept samples and genes
+    if ds["scale"] == "counts":  # DESeq2 needs the raw counts; a released cohort, each sample's library size
         adata.layers["counts"] = X.to_numpy()[keep_samples][:, keep_genes]
+        adata.obs["library_size"] = X.to_numpy()[keep_samples].sum(axis=1)
     adata.obs.index.name = None  # h5ad refuses an index name that is also a column
     qc = dict(kept=means[keep_genes], dropped=means[~keep_genes], xlabel="per-gene mean log2(x+1)",
               threshold=params["min_expression"])

@@ -166,29 +166,3 @@ def compare_inference(job) -> None:
     write_tsv(overlap, job.output["overlap"])
     plots.landmark_overlap_figure(overlap, long, job.output["overlap_png"],
                                   title=f"{name}: learned landmarks vs the landmark set")
-
-
-def predict_targets(job) -> None:
-    """Rule predict_targets: full profiles (landmarks as given + predicted targets, log2(x + 1)) of a
-    user's landmark-only matrix, as .h5ad (samples x genes) and TSV (genes x samples), and a summary."""
-    import anndata as ad
-
-    from gexflow import inference
-    from gexflow.io import write_h5ad, write_json
-    from gexflow.models.training import load_model
-
-    spec = job.params["job"]["spec"]
-    bundle = load_model(job.input["model"])
-    M = inference.read_landmark_matrix(spec["matrix"], spec["gene_id_column"], spec["scale"], spec.get("log_offset"))
-    full, var, missing = inference.predict_profiles(bundle, M, spec["missing_landmarks"], spec["matrix"])
-    write_h5ad(ad.AnnData(X=full.astype(np.float32), obs=pd.DataFrame(index=M.index.astype(str)), var=var),
-               job.output["h5ad"])
-    tsv = pd.DataFrame(full.T.round(4), index=pd.Index(var.index, name="gene_id"), columns=M.index)
-    tsv.insert(0, "symbol", var["symbol"].to_numpy())
-    write_tsv(tsv.reset_index(), job.output["tsv"])
-    write_json({"samples": int(M.shape[0]), "landmarks": len(bundle["inputs"]), "targets": len(bundle["targets"]),
-                "missing_landmarks": len(missing), "imputed": missing if spec["missing_landmarks"] == "impute" else [],
-                "policy": spec["missing_landmarks"], "scale_in": spec["scale"], "scale_out": "log2(x+1)"},
-               job.output["summary"])
-    log.info("predicted %d targets for %d samples from %d landmarks (%d imputed)", len(bundle["targets"]),
-             M.shape[0], len(bundle["inputs"]), len(missing))
