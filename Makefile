@@ -8,7 +8,7 @@ CORES  ?= all
 CONFIG ?=
 SMK_CONFIG := $(if $(CONFIG),--configfile $(CONFIG),)
 
-.PHONY: run test lint fmt report dry-run check-config clean
+.PHONY: run test test-fast lint fmt report dry-run check-config clean
 
 $(BIN)/.gexflow-installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ run: check-config
 
 test: $(BIN)/.gexflow-installed
 	$(BIN)/pytest -q tests
+
+# The library's unit tests only (tests/unit, no snakemake run): a few minutes, for the edit loop.
+test-fast: $(BIN)/.gexflow-installed
+	$(BIN)/pytest -q tests/unit -m "not slow"
 
 dry-run: check-config
 	$(BIN)/snakemake -n --quiet rules $(SMK_CONFIG)

@@ -306,7 +306,24 @@ def validate_config(config: dict, config_file: str, schema_path=SCHEMA) -> dict:
     if err is not None:
         raise _schema_error(err, config, config_file)
     check_datasets(config, config_file)
+    sort_keys(config)
     return config
+
+
+def sort_keys(node) -> None:
+    """Order every mapping of the config by key, in place. Snakemake records a job's params as
+    text and reruns the job when that text changes, so without this a user who only reorders keys
+    in their YAML (or a file written by yaml.safe_dump) would rerun every job whose params hold a
+    mapping. No gexflow result depends on the order of a mapping (grids are sorted too)."""
+    if isinstance(node, dict):
+        items = sorted(node.items(), key=lambda kv: str(kv[0]))
+        node.clear()
+        node.update(items)
+        for value in node.values():
+            sort_keys(value)
+    elif isinstance(node, list):
+        for value in node:
+            sort_keys(value)
 
 
 # -------------------------------------------------------------------------- effective values
@@ -687,7 +704,7 @@ def _check_releases(config: dict, config_file: str) -> None:
                     raise InputError(config_file, f"{where}.release.{k}", f"unknown release setting '{k}'",
                                      f"{_closest(k, sec.get('release') or {})}use some of: "
                                      f"{', '.join(sec.get('release') or {})}")
-            value = {**(sec.get("release") or {}), **exp["release"]}.get(key, "auto")
+            value = {**sec["release"], **exp["release"]}[key]  # the schema's default fills sec["release"]
             choices = exp["sizes"] if stage == "embed" else exp.get("models", sec.get("models", []))
             if value != "auto" and value not in choices:
                 field = f"{where}.release.{key}" if key in exp["release"] else f"{stage}.release.{key}"

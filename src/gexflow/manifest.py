@@ -50,7 +50,8 @@ def compute_device() -> dict:
 # Run records: outputs that also say how a run went. The same config gives the same bytes for every
 # other output, and for these everything but the listed fields: how long steps took, and whether a
 # killed training job was resumed from its checkpoint (the model it ends with is the same).
-RUN_RECORD_FIELDS = {"model_card.json": ("timings_s", "resumed_from"), "comparison_table.tsv": ("fit_seconds",)}
+RUN_RECORD_FIELDS = {"model_card.json": ("timings_s", "resumed_from"),
+                     "release_card.json": ("timings_s", "resumed_from"), "comparison_table.tsv": ("fit_seconds",)}
 RUN_RECORDS = tuple(RUN_RECORD_FIELDS)
 
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from gexflow.config import load_config, validate_config
-from gexflow.paths import Paths, PathRequestError, check_hash
+from gexflow.paths import PathRequestError, Paths, check_hash
 
 from conftest import REPO, TINY_CONFIG
 

@@ -1,25 +1,30 @@
-"""Generators, the shared training loop and the peers.
+"""Generators (gexflow.generation and the generator models): covariates, WGAN-GP losses, the CVAE,
+the conditional diffusion model (DDIM, classifier-free guidance chosen on validation), the shared
+loop with generators (resume after SIGKILL, validation-only checkpoint choice), training on one
+fold (test rows never reach training or selection), the validation-only grid, and the peers.
 
 Matrices built here are small *synthetic* test matrices (named `synthetic_*`), never biological
 data; the real-data checks use the 293-gene KIRC subset in tests/data."""
 
 import math
-import signal
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from torch import nn
 
+from gexflow import generation
+from gexflow.errors import InputError
 from gexflow.models.covariates import CovariateEmbedding, CovariateEncoder, embedding_size
 from gexflow.models.cvae import CVAE, cvae_loss
-from gexflow.models.training import Batches, LoopSettings, fit, save_model, seed_everything
+from gexflow.models.diffusion import Diffusion, cosine_alpha_bar, ddim_sample, diffusion_loss
+from gexflow.models.training import Batches, LoopSettings, Trainer, fit, seed_everything
 from gexflow.models.wgan_gp import WGANGP, critic_loss, gradient_penalty
 
-from conftest import KIRC_SAMPLES, KIRC_SUBSET, REPO
+from conftest import KIRC_SAMPLES, KIRC_SUBSET, run_killed_then_resumed
+
+torch.set_num_threads(1)
 
 WGAN_CFG = dict(z_dim=8, generator_hidden=[32], critic_hidden=[32], optimiser="adam", betas=[0.0, 0.9],
                 lr_generator=1e-3, lr_critic=1e-3, n_critic=2, gp_lambda=10.0, batch_size=16, epochs=30)
@@ -28,6 +33,8 @@ CVAE_CFG = dict(latent_dim=4, hidden=[32], dropout=0.1, batchnorm=True, beta=1.0
 DIFFUSION_CFG = dict(timesteps=50, sample_steps=10, prediction="x0", hidden=[32], time_dim=8, dropout=0.0,
                      cond_dropout=0.2, guidance=[0.0, 1.0], clip=6.0, lr=1e-3, weight_decay=0.0, batch_size=16,
                      epochs=30)
+# the diffusion model's own tests (issue 14): a little faster to learn, a few epochs
+DIFF_CFG = dict(DIFFUSION_CFG, lr=2e-3, epochs=6)
 
 
 def score_samples(score, codes, nums):
@@ -155,78 +162,34 @@ def test_cvae_loss_terms():
     assert kl.item() >= 0
 
 
-# --- the training loop: checkpoints, resume, validation-only selection ---------------------------------
-RESUME_SCRIPT = textwrap.dedent("""
-    import os, signal, sys, numpy as np, torch
-    sys.path.insert(0, {tests!r}); sys.path.insert(0, {src!r})
-    from test_generators import synthetic_batches, score_samples, WGAN_CFG
-    from gexflow.models.training import LoopSettings, fit, seed_everything
-    from gexflow.models.wgan_gp import WGANGP
-    data, enc, obs = synthetic_batches()
-    gen = seed_everything(11)
-    model = WGANGP(5, enc.vocab_sizes, 1, WGAN_CFG, torch.device("cpu"))
-    kill_at = int(sys.argv[2])
-    def on_epoch_end(epoch):
-        if epoch == kill_at:
-            os.kill(os.getpid(), signal.SIGKILL)  # no clean-up: as a killed cluster job
-    res = fit(model, data, score_samples(lambda s: -float(np.abs(s.mean(0)).mean()), data.codes, data.nums),
-              settings=LoopSettings(epochs=30, eval_every=5, checkpoint_every=10, patience=0), gen=gen,
-              checkpoint_dir=sys.argv[1], fingerprint="f", on_epoch_end=on_epoch_end)
-    torch.save({{"best": res.best_state, "history": res.history, "resumed_from": res.resumed_from,
-                "best_epoch": res.best_epoch}}, os.path.join(sys.argv[1], "result.pt"))
-""")
 
-
-def _run_resume_script(tmp_path, ckdir, kill_at):
-    script = tmp_path / "train.py"
-    script.write_text(RESUME_SCRIPT.format(tests=str(REPO / "tests"), src=str(REPO / "src")))
-    return subprocess.run([sys.executable, str(script), str(ckdir), str(kill_at)], capture_output=True, text=True,
-                          timeout=300)
+# --- the training loop with a generator: checkpoints, resume, validation-only selection ------------------
+RESUME_SCRIPT = """
+import numpy as np, torch
+from test_generation import synthetic_batches, score_samples, WGAN_CFG
+from gexflow.models.training import LoopSettings, fit, seed_everything
+from gexflow.models.wgan_gp import WGANGP
+data, enc, obs = synthetic_batches()
+gen = seed_everything(11)
+model = WGANGP(5, enc.vocab_sizes, 1, WGAN_CFG, torch.device("cpu"))
+res = fit(model, data, score_samples(lambda s: -float(np.abs(s.mean(0)).mean()), data.codes, data.nums),
+          settings=LoopSettings(epochs=30, eval_every=5, checkpoint_every=10, patience=0), gen=gen,
+          checkpoint_dir=CHECKPOINT_DIR, fingerprint="f", on_epoch_end=kill_at_epoch)
+torch.save({"best": res.best_state, "history": res.history, "resumed_from": res.resumed_from,
+            "best_epoch": res.best_epoch}, RESULT)
+"""
 
 
 def test_training_resumes_after_sigkill_exactly(tmp_path):
-    full, killed = tmp_path / "full", tmp_path / "killed"
-    assert _run_resume_script(tmp_path, full, -1).returncode == 0
-    p = _run_resume_script(tmp_path, killed, 23)
-    assert p.returncode == -signal.SIGKILL, p.stderr
-    assert (killed / "last.pt").exists() and not (killed / "result.pt").exists()
-    assert torch.load(killed / "last.pt", weights_only=False)["epoch"] == 20  # last checkpoint before the kill
-    p = _run_resume_script(tmp_path, killed, -1)
-    assert p.returncode == 0, p.stderr
-    a, b = torch.load(full / "result.pt", weights_only=False), torch.load(killed / "result.pt", weights_only=False)
+    r = run_killed_then_resumed(RESUME_SCRIPT, tmp_path, kill_after=23)
+    assert r.checkpoint_at_kill["epoch"] == 20  # the last checkpoint before the kill
+    a, b = r.uninterrupted, r.resumed
     assert a["resumed_from"] is None and b["resumed_from"] == 21
     assert a["best_epoch"] == b["best_epoch"]
     pd.testing.assert_frame_equal(a["history"].drop(columns="seconds"), b["history"].drop(columns="seconds"))
     for net in a["best"]:
         for k, v in a["best"][net].items():
             assert torch.equal(v, b["best"][net][k]), f"{net}.{k} differs after resume"
-
-
-def test_saved_model_is_byte_reproducible_and_loads(tmp_path):
-    """torch.save stamps a random serialization id into each archive, and a RandomState made
-    unseeded then set (as CTGAN's rdt transformers do) pickles random entropy; save_model must not."""
-    import zipfile
-
-    def seeded_later(seed):
-        rs = np.random.RandomState()
-        rs.set_state(np.random.RandomState(seed).get_state())
-        return rs
-
-    torch.manual_seed(0)
-    state = {"modules": {"g": torch.nn.Linear(12, 7).state_dict()}, "covariates": {"categorical": ["sex"]},
-             "rng": seeded_later(5)}
-    save_model(state, tmp_path / "a.pt")
-    save_model({**state, "rng": seeded_later(5)}, tmp_path / "b.pt")
-    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
-    with zipfile.ZipFile(tmp_path / "a.pt") as zf:
-        assert zf.testzip() is None  # CRCs were patched along with the id
-    back = torch.load(tmp_path / "a.pt", weights_only=False)
-    assert back["covariates"] == state["covariates"]
-    assert back["rng"].random_sample() == np.random.RandomState(5).random_sample()
-    assert all(torch.equal(v, back["modules"]["g"][k]) for k, v in state["modules"]["g"].items())
-    state["modules"]["g"]["bias"][0] += 1
-    save_model(state, tmp_path / "c.pt")
-    assert (tmp_path / "c.pt").read_bytes() != (tmp_path / "a.pt").read_bytes()
 
 
 def test_checkpoint_from_other_settings_is_ignored(tmp_path):
@@ -261,37 +224,210 @@ def test_checkpoint_is_chosen_by_validation_score_only():
 
 
 def _kirc_subset_experiment():
+    """20 real genes of the KIRC subset, its sample sheet, the class labels and fold 0 of a 4-fold split."""
     from gexflow.experiment import class_labels
     from gexflow.io import read_expression_table
+    from gexflow.splits import fold_splits
 
     X, _ = read_expression_table(KIRC_SUBSET, "gene_symbol")
     obs = pd.read_csv(KIRC_SAMPLES, sep="\t").set_index("sample_barcode")
     X = X.loc[obs.index].iloc[:, :20].to_numpy(dtype=np.float64)  # 20 real genes keep it fast
     exp = {"dataset": "kirc_subset", "genes": "first20", "label": "condition", "categorical": ["condition", "gender"],
            "numerical": ["age_at_diagnosis_years"], "contrast": {"column": "condition", "groups": ["tumor", "normal"]}}
-    return X, obs, class_labels(obs, exp["label"]), exp
+    labels = class_labels(obs, exp["label"])
+    s = fold_splits(labels, obs["patient_barcode"], k=4, val_fraction=0.15, seed=0)[0]
+    return X, obs, labels, exp, (s.train, s.val, s.test)
+
+
+def train_on_fold(X, obs, labels, split, exp, model, cfg, seed=5):
+    """generation.train_on_fold in memory (no checkpoints), on the CPU, as a training job calls it."""
+    trainer = Trainer(loop=dict(eval_every=2, checkpoint_every=100, patience=0), device="cpu")
+    return generation.train_on_fold(X, obs, labels, split, exp, model, cfg, seed=seed, trainer=trainer)
 
 
 @pytest.mark.parametrize("model", ["wgan_gp", "cvae", "diffusion", "gaussian", "shuffled"])
 def test_test_split_values_cannot_change_the_trained_model(model):
     """Training sees the test split only through its covariates: scrambling the test samples'
     expression leaves the selected model and its samples unchanged (no selection on test)."""
-    from gexflow.splits import fold_splits
-    from gexflow.stages.generate import train_generator
-
-    X, obs, labels, exp = _kirc_subset_experiment()
-    s = fold_splits(labels, obs["patient_barcode"], k=4, val_fraction=0.15, seed=0)[0]
+    X, obs, labels, exp, split = _kirc_subset_experiment()
     cfg = {"wgan_gp": dict(WGAN_CFG, epochs=6), "cvae": dict(CVAE_CFG, epochs=6),
-           "diffusion": dict(DIFFUSION_CFG, epochs=6)}.get(model, {})
-    loop = dict(eval_every=2, checkpoint_every=100, patience=0)
-    a = train_generator(X, obs, labels, (s.train, s.val, s.test), exp, model, cfg, seed=5, loop=loop)
+           "diffusion": dict(DIFFUSION_CFG, epochs=6), "gaussian": {"min_class": 3}}.get(model, {})
+    a = train_on_fold(X, obs, labels, split, exp, model, cfg)
     X2 = X.copy()
-    X2[s.test] = np.random.default_rng(0).normal(size=X2[s.test].shape) * 100
-    b = train_generator(X2, obs, labels, (s.train, s.val, s.test), exp, model, cfg, seed=5, loop=loop)
-    np.testing.assert_array_equal(a[0], b[0])
-    assert a[2]["validation"] == b[2]["validation"]
-    assert len(a[0]) == len(s.test) * a[2]["synthetic_per_test_sample"]
-    assert a[1]["source_sample"].tolist() == list(obs.index[np.tile(s.test, a[2]["synthetic_per_test_sample"])])
+    X2[split[2]] = np.random.default_rng(0).normal(size=X2[split[2]].shape) * 100
+    b = train_on_fold(X2, obs, labels, split, exp, model, cfg)
+    np.testing.assert_array_equal(a.synthetic, b.synthetic)
+    assert a.card["validation"] == b.card["validation"]
+    reps = a.card["synthetic_per_test_sample"]
+    assert len(a.synthetic) == len(split[2]) * reps
+    assert a.obs["source_sample"].tolist() == list(obs.index[np.tile(split[2], reps)])
+
+
+
+# --- diffusion -----------------------------------------------------------------------------------------------
+def test_cosine_schedule_decreases_from_one_to_zero():
+    abar = cosine_alpha_bar(100)
+    assert abar.shape == (100,) and 0.99 < abar[0] < 1 and abar[-1] < 1e-3
+    assert (abar[1:] < abar[:-1]).all()
+
+
+class _Oracle(nn.Module):
+    """The exact noise predictor for data that sit at one point `c` (conditional) or at 0
+    (unconditional): e = (x_t - sqrt(abar_t) c) / sqrt(1 - abar_t)."""
+
+    def __init__(self, abar, c):
+        super().__init__()
+        self.abar, self.c = abar, c
+        self.net = nn.Sequential(nn.Linear(1, len(c)))
+
+    def forward(self, x, t, codes, nums, keep):
+        a = self.abar[t][:, None]
+        return (x - a.sqrt() * self.c * keep) / (1 - a).sqrt()
+
+
+def test_ddim_with_an_exact_denoiser_recovers_the_data_and_guidance_extrapolates():
+    abar = cosine_alpha_bar(200)
+    c = torch.tensor([1.0, -2.0, 0.5])
+    codes, nums = torch.zeros(4, 0, dtype=torch.long), torch.zeros(4, 0)
+    g = torch.Generator().manual_seed(0)
+    x = ddim_sample(_Oracle(abar, c), abar, codes, nums, steps=20, guidance=0.0, gen=g, clip=10.0, device="cpu")
+    torch.testing.assert_close(x, c.expand(4, 3), atol=1e-4, rtol=0)
+    g = torch.Generator().manual_seed(0)
+    x = ddim_sample(_Oracle(abar, c), abar, codes, nums, steps=20, guidance=1.0, gen=g, clip=10.0, device="cpu")
+    torch.testing.assert_close(x, 2 * c.expand(4, 3), atol=1e-3, rtol=0)  # (1 + w) c - w 0
+
+
+def synthetic_diffusion_data(n=96, genes=4, seed=0):
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(1, 3, size=(n, 1))
+    x = rng.normal(size=(n, genes)).astype(np.float32) * 0.3
+    x[:, 0] += np.where(codes[:, 0] == 1, -1.5, 1.5)
+    return Batches(torch.as_tensor(x), torch.as_tensor(codes), torch.zeros(n, 0))
+
+
+def test_diffusion_loss_is_the_noise_mse_and_training_learns_the_condition():
+    data = synthetic_diffusion_data()
+    gen = seed_everything(0)
+    model = Diffusion(4, [2], 0, dict(DIFF_CFG, epochs=60), torch.device("cpu"))
+    t = torch.randint(0, 50, (len(data),), generator=gen)
+    noise = torch.randn(data.x.shape, generator=gen)
+    keep = torch.ones(len(data), 1)
+    a = model.abar[t][:, None]
+    xt = a.sqrt() * data.x + (1 - a).sqrt() * noise
+    want = ((model.net(xt, t, data.codes, data.nums, keep) - noise) ** 2).mean()
+    torch.testing.assert_close(diffusion_loss(model.net, model.abar, data.x, data.codes, data.nums, t, noise, keep),
+                               want)
+    first = model.train_epoch(data, gen, 1)["loss"]
+    for e in range(2, 61):
+        last = model.train_epoch(data, gen, e)["loss"]
+    assert last < 0.7 * first
+    codes = torch.tensor([[1]] * 200 + [[2]] * 200)
+    s = model.sample(codes, torch.zeros(400, 0), torch.Generator().manual_seed(1)).numpy()
+    assert np.isfinite(s).all() and s[:200, 0].mean() < -0.7 and s[200:, 0].mean() > 0.7
+
+
+def test_diffusion_guidance_is_chosen_on_validation_and_kept_with_the_checkpoint():
+    data = synthetic_diffusion_data()
+    gen = seed_everything(1)
+    model = Diffusion(4, [2], 0, dict(DIFF_CFG, guidance=[0.0, 0.5, 3.0]), torch.device("cpu"))
+    target = np.where(data.codes.numpy()[:, 0] == 1, -1.5, 1.5)
+    tried = []
+
+    def score(s):  # prefers samples whose gene 0 is far beyond the class means: the largest weight wins
+        tried.append(float(model.net.guidance))
+        return float(np.mean(s[:, 0] * np.sign(target)))
+
+    model.set_validation(score)
+    res = fit(model, data, lambda m, g: score(m.sample(data.codes, data.nums, g).numpy()),
+              settings=LoopSettings(epochs=4, eval_every=2, patience=0), gen=gen, metric_name="within_gamma")
+    assert float(model.net.guidance) == 3.0 and float(res.best_state["denoiser"]["guidance"]) == 3.0
+    model.set_validation(None)
+    n = len(tried)
+    model.sample(data.codes, data.nums, torch.Generator().manual_seed(0))
+    assert len(tried) == n  # after training: no search, the stored weight
+
+
+def test_diffusion_resume_after_interruption_is_exact(tmp_path):
+    data = synthetic_diffusion_data()
+
+    def run(ckpt, stop_at=None):
+        gen = seed_everything(3)
+        model = Diffusion(4, [2], 0, DIFF_CFG, torch.device("cpu"))
+        model.set_validation(lambda s: -float(np.abs(s).mean()))
+
+        def interrupt(epoch):
+            if epoch == stop_at:
+                raise KeyboardInterrupt
+
+        res = fit(model, data, lambda m, g: -float(m.sample(data.codes, data.nums, g).abs().mean()),
+                  settings=LoopSettings(epochs=6, eval_every=2, checkpoint_every=2, patience=0), gen=gen,
+                  checkpoint_dir=ckpt, fingerprint="f", on_epoch_end=interrupt)
+        return res, model
+
+    whole, m1 = run(tmp_path / "a")
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "b", stop_at=5)
+    resumed, m2 = run(tmp_path / "b")
+    assert resumed.resumed_from == 5
+    for k, v in m1.net.state_dict().items():
+        torch.testing.assert_close(v, m2.net.state_dict()[k], rtol=0, atol=0)
+    pd.testing.assert_frame_equal(whole.history.drop(columns="seconds"), resumed.history.drop(columns="seconds"))
+
+
+
+# --- validation-only grid ------------------------------------------------------------------------------------
+def test_grid_choice_never_reads_test_data():
+    """Every grid point is trained and scored on training/validation rows only: scrambling the
+    test samples' expression leaves every point's validation score, and so the choice, unchanged."""
+    X, obs, labels, exp, split = _kirc_subset_experiment()
+    grid = [{"lr": 1e-3}, {"lr": 3e-3}, {"lr": 1e-2}]
+    X2 = X.copy()
+    X2[split[2]] = np.random.default_rng(0).normal(size=X2[split[2]].shape) * 100
+
+    def cards(data):
+        return [train_on_fold(data, obs, labels, split, exp, "diffusion", dict(DIFF_CFG, epochs=4, **p)).card
+                for p in grid]
+
+    a, b = cards(X), cards(X2)
+    assert [c["validation"] for c in a] == [c["validation"] for c in b]
+    assert generation.choose_grid_point(a) == generation.choose_grid_point(b)
+    assert all(np.isfinite(c["validation"]["within_gamma"]) for c in a)
+
+
+def test_choose_grid_point_and_grid_card():
+    cards = [{"model": "diffusion", "validation": {"within_gamma": v}, "timings_s": {"fit": f}}
+             for v, f in ((0.2, 1.0), (float("nan"), 2.0), (0.5, 4.0), (0.5, 8.0))]
+    grid = [{"lr": lr} for lr in (1e-3, 2e-3, 3e-3, 4e-3)]
+    best = generation.choose_grid_point(cards)
+    assert best == 2  # NaN is never best; the first of equal scores wins
+    card = generation.grid_card(cards, grid, best)
+    assert card["grid_point"] == 2 and card["grid_choice"] == {"lr": 3e-3}
+    assert [p["validation_within_gamma"] for p in card["grid"]][::2] == [0.2, 0.5]
+    assert card["timings_s"] == {"fit": 4.0, "fit_all_points": 15.0}
+    assert generation.choose_grid_point([{"validation": {"within_gamma": float("nan")}},
+                                         {"validation": {"within_gamma": -0.1}}]) == 1
+
+
+def test_validation_score_is_within_class_gamma_and_minus_infinity_for_non_finite_samples():
+    from gexflow.metrics.synthetic import gamma, within_class_gamma
+
+    rng = np.random.default_rng(0)
+    real, syn = rng.normal(size=(40, 6)), rng.normal(size=(40, 6))
+    classes = np.repeat(["a", "b"], 20)
+    assert generation.validation_score(real, classes, syn) == \
+        within_class_gamma(real, classes, syn, classes)["within_gamma"]
+    tiny = np.array(["a", "b"] * 20)[:4]  # classes too small: overall gamma
+    assert generation.validation_score(real[:4], tiny, syn[:4]) == pytest.approx(gamma(real[:4], syn[:4]))
+    syn[0, 0] = np.nan
+    assert generation.validation_score(real, classes, syn) == -np.inf
+
+
+def test_unknown_generator_is_a_config_error():
+    X, obs, labels, exp, split = _kirc_subset_experiment()
+    with pytest.raises(InputError, match="field 'generate.models': unknown model 'gan9000'"):
+        train_on_fold(X, obs, labels, split, exp, "gan9000", {})
+    with pytest.raises(InputError, match="unknown model 'real_train'"):  # the ceiling is not trained
+        train_on_fold(X, obs, labels, split, exp, "real_train", {})
 
 
 # --- peers ---------------------------------------------------------------------------------------------
@@ -313,13 +449,14 @@ def test_gaussian_peer_recovers_class_means_and_shuffled_control_breaks_correlat
 
 
 def test_ctgan_and_tvae_peers_sample_the_requested_classes():
-    from gexflow.models.peers import CtganPeer
+    from gexflow.models.registry import model_class
 
     rng = np.random.default_rng(0)
     labels = np.repeat(["a", "b"], 40)
     synthetic_X = rng.normal(size=(80, 3)) + (labels == "b")[:, None] * 4
     want = np.array(["a"] * 5 + ["b"] * 7)
     for kind in ("ctgan", "tvae"):
-        peer = CtganPeer(kind, {"epochs": 2, "batch_size": 20}, seed=0, device="cpu").fit(synthetic_X, labels)
+        peer = model_class(kind)({"epochs": 2, "batch_size": 20}, 0, "cpu").fit(synthetic_X, labels)
+        assert peer.kind == kind and peer.pickled  # a library object: model.pt only through load_pickled_model
         out = peer.sample(want, np.random.default_rng(0))
         assert out.shape == (12, 3) and np.isfinite(out).all()

@@ -286,67 +286,6 @@ def test_corrections_are_statsmodels(kirc):
         np.testing.assert_array_equal(deg.adjust_pvalues(p, method), multipletests(p, method=method)[1])
 
 
-DEG_PARAMS = dict(design="auto", min_pairs=5, min_samples_per_group=3, tumour_label="tumor", normal_label="normal",
-                  correction="bonferroni", alpha=0.05, log2fc_threshold=1.5, volcano_labels=5)
-
-
-@pytest.fixture(scope="module")
-def kirc_h5ad(tmp_path_factory):
-    """The filter stage's output for the real KIRC test subset."""
-    import yaml
-
-    from gexflow.stages.filter import filter_dataset
-
-    from conftest import KIRC_SAMPLES, KIRC_SUBSET, TINY_CONFIG
-
-    out = tmp_path_factory.mktemp("kirc")
-    ds = yaml.safe_load(TINY_CONFIG.read_text())["datasets"]["kirc_subset"]
-    filter_dataset({"expression": KIRC_SUBSET, "samples": KIRC_SAMPLES,
-                    "entrez_map": REPO / "resources/genesets/entrez_symbol_map_orghs_3.16.tsv.gz"}, ds,
-                   dict(min_expression=1.0, min_fraction=0.2, min_library_size=1e6), h5ad_out=out / "f.h5ad",
-                   steps_out=out / "s.tsv", qc_out=out / "q.png", name="kirc_subset")
-    return out / "f.h5ad", ds
-
-
-def _stage(tmp_path, h5ad, ds, **params):
-    from gexflow.stages.deg import call_degs_stage
-
-    outs = dict(table_out=tmp_path / "degs.tsv", summary_out=tmp_path / "summary.tsv", volcano_out=tmp_path / "v.png")
-    call_degs_stage(h5ad, ds, dict(DEG_PARAMS, **params), name="kirc_subset", **outs)
-    return outs
-
-
-def test_empty_deg_set_is_not_a_crash(tmp_path, kirc_h5ad):
-    outs = _stage(tmp_path, *kirc_h5ad, log2fc_threshold=50.0)
-    summary = pd.read_csv(outs["summary_out"], sep="\t", index_col=0)["value"]
-    assert int(summary["deg_both"]) == 0 and "empty DEG set" in summary["note"]
-    assert outs["volcano_out"].exists()
-    from gexflow.selection import select_degs
-
-    with pytest.raises(InputError, match="loosen"):
-        select_degs(pd.read_csv(outs["table_out"], sep="\t"), None, "bonferroni")
-
-
-def test_bad_deg_input_writes_nothing(tmp_path, kirc_h5ad):
-    h5ad, ds = kirc_h5ad
-    with pytest.raises(InputError, match="labelled 'Tumour'"):
-        _stage(tmp_path, h5ad, ds, tumour_label="Tumour")
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_stage_reports_design_and_counts(tmp_path, kirc_h5ad):
-    outs = _stage(tmp_path, *kirc_h5ad)
-    summary = pd.read_csv(outs["summary_out"], sep="\t", index_col=0)["value"]
-    table = pd.read_csv(outs["table_out"], sep="\t")
-    assert summary["design"] == "paired" and int(summary["matched_pairs"]) == 72
-    assert int(summary["deg_test"]) == int(table["deg_test"].sum())
-    assert int(summary["deg_both"]) == int(table["deg"].sum()) > 0
-    assert list(table.columns[:4]) == ["gene_id", "symbol", "statistic", "pvalue"]
-    for col in ("p_bonferroni", "p_bh", "log2fc", "mean_tumour", "mean_normal", "n_tumour", "n_normal",
-                "deg_test", "deg_fold_change", "deg"):
-        assert col in table.columns
-
-
 def test_deseq2_wald_test_equals_a_statsmodels_negative_binomial_glm():
     """pydeseq2 through gexflow's wrapper on real counts (5 GBM vs 5 LGG, RSEM expected counts):
     with DESeq2's own size factors and dispersions, its log2 FC and Wald p are those of a

@@ -386,3 +386,38 @@ def test_prepare_gtex_gdc_cgga(tmp_path):
                                "CGGA_9\tPrimary\tFemale\t40\n")
     dl.prepare_cgga(ez, cz, tmp_path / "c.tsv.gz", tmp_path / "cs.tsv")
     assert pd.read_csv(tmp_path / "cs.tsv", sep="\t")["sample_id"].tolist() == ["CGGA_1"]
+
+
+def test_a_file_that_is_not_geo_soft_stops_the_rule_with_one_line(tmp_path):
+    """Run as rule download_dataset runs its parser: exit 1, one line naming the file, no output."""
+    from conftest import assert_one_clear_error, make_job, run_as_rule
+
+    d = tmp_path / "in"
+    d.mkdir()
+    (d / "x.soft").write_text("this is not a SOFT file\n")
+    out = tmp_path / "out"
+    job = make_job("download_dataset", output={"expression": out / "expression.tsv.gz", "samples": out / "samples.tsv"},
+                   log=tmp_path / "logs" / "download.log")
+    run = run_as_rule(job, lambda j: dl.prepare_geo(d / "x.soft", j.output["expression"], j.output["samples"]))
+    assert_one_clear_error(run, "x.soft", "(whole file)", words=["GEO SOFT"], out=out, root=tmp_path)
+
+
+def test_download_dataset_stage_parses_a_local_geo_soft_file(tmp_path):
+    """The stage entry point with a local SOFT path (no network): the shipped GDS507 file."""
+    from gexflow.stages.download import download_dataset
+
+    from conftest import REPO, RUNTIME, make_job
+
+    soft = next((REPO / "resources/geo").glob("GDS507*.soft*"))
+    out = tmp_path / "ds" / "download-geo-x"
+    out.mkdir(parents=True)  # as Snakemake creates a job's output directories before it runs
+    job = make_job("download_dataset", output={"expression": out / "expression.tsv.gz", "samples": out / "samples.tsv"},
+                   params={"urls": [str(soft)]}, wildcards={"dataset": "my_cohort", "source": "geo"},
+                   config=RUNTIME)
+    download_dataset(job)
+    samples = pd.read_csv(out / "samples.tsv", sep="\t", dtype=str)
+    expr = pd.read_csv(out / "expression.tsv.gz", sep="\t")
+    assert len(samples) == 17 and set(samples["sample_id"]) <= set(expr.columns)
+    assert set(samples["disease_state"]) == {"RCC", "normal"} and len(expr) == 22645  # GPL97 probes
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == sorted(
+        ["expression.tsv.gz", "samples.tsv", ".expression.tsv.gz.sha256", ".samples.tsv.sha256"])

@@ -118,10 +118,35 @@ def test_schema_model_enums_equal_the_registry():
     assert models("embed", "torch") == ["factorized"]
     assert emb["evaluation"]["properties"]["baselines"]["items"]["enum"] == [m for m in models("embed")
                                                                            if m != "factorized"]
-    # every trainable model's settings block is its dataclass: tests/test_config_checks.py
-    for m in MODELS.values():
-        for f in m.code:
-            assert (SRC / f).exists(), (m.name, f)
+    # every trainable model's settings block is its dataclass: tests/unit/test_config.py
+
+
+def test_every_registered_factory_builds_a_class():
+    """The registry's lazy "module:Class" paths resolve (the files themselves: test_code_inputs)."""
+    import inspect
+
+    from gexflow.models.registry import model_class
+
+    with_factory = [m for m in MODELS.values() if m.factory]
+    assert {m.name for m in with_factory} >= set(trainable("generate")) | set(trainable("infer")) - {"pca", "nmf"}
+    for m in with_factory:
+        cls = model_class(m.name)
+        assert inspect.isclass(cls) and cls.__name__ == m.factory.split(":")[1], m.name
+    assert not [m.name for m in MODELS.values() if m.kind == "torch" and not m.factory]
+
+
+def test_rule_scripts_are_named_after_their_rule_and_entry_point():
+    """scripts/<rule>.py imports the stage entry point <rule> and hands it to run_rule."""
+    from gexflow.code_inputs import script_entry
+
+    rules = {m for smk in (REPO / "workflow/rules").glob("*.smk")
+             for m in __import__("re").findall(r'"\.\./\.\./scripts/(\w+)\.py"', smk.read_text())}
+    scripts = {p.stem for p in (REPO / "scripts").glob("*.py")}
+    assert rules == scripts, rules ^ scripts
+    for script in sorted((REPO / "scripts").glob("*.py")):
+        _, entry = script_entry(script)
+        assert entry == script.stem, (script.name, entry)
+        assert f"run_rule(snakemake, {entry})" in script.read_text(), script.name
 
 
 def test_ruff_is_clean():

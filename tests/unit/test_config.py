@@ -443,7 +443,9 @@ def test_ctgan_keywords_equal_the_constructors(model, cls):
 
 def _reads(nodes) -> set[str]:
     """Keys read as cfg["k"], cfg.get("k"), self.cfg["k"], self.cfg.get("k") under these AST nodes."""
-    def is_cfg(n):
+    def is_cfg(n):  # `cfg`, `self.cfg`, or `(cfg or {})` (a peer built without settings)
+        if isinstance(n, ast.BoolOp) and isinstance(n.op, ast.Or):
+            n = n.values[0]
         return ast.unparse(n) in ("cfg", "self.cfg")
 
     out = set()
@@ -552,3 +554,133 @@ def test_tiny_config_settings_validate_through_the_layer(in_repo):
                 S.SETTINGS[model](**C.model_settings(cfg, stage, exp, model))
     S.SETTINGS["learned"](**C.learned_settings(cfg))
     S.SETTINGS["factorized"](**C.model_settings(cfg, "embed", cfg["embed"]["experiments"]["tiny_fe"], "factorized"))
+
+
+# ------------------------------------------------------------- schema and cross-field checks, direct
+def _config():
+    return yaml.safe_load((REPO / "config/config.yaml").read_text())
+
+
+def test_default_config_is_valid(in_repo):
+    cfg = _config()
+    C.check_config(cfg, SCHEMA, "config/config.yaml")
+    C.check_datasets(cfg, "config/config.yaml")
+
+
+@pytest.mark.parametrize("edit, field, words", [
+    (lambda c: c.pop("filter"), "filter", "required"),
+    (lambda c: c["filter"].pop("min_fraction"), "filter.min_fraction", "required"),
+    (lambda c: c["filter"].__setitem__("min_fraction", 2), "filter.min_fraction", "maximum"),
+    (lambda c: c["filter"].__setitem__("min_expression", "high"), "filter.min_expression", "not of type"),
+    (lambda c: c["datasets"]["kirc"].__setitem__("scale", "log10"), "datasets.kirc.scale", "log2p1"),
+    # an unknown key: the field names the key itself, the fix the closest valid key
+    (lambda c: c["datasets"]["kirc"].__setitem__("sclae", "linear"), "datasets.kirc.sclae", "did you mean 'scale'"),
+    (lambda c: c.__setitem__("seed", -1), "seed", "minimum"),
+], ids=["section_missing", "key_missing", "above_maximum", "wrong_type", "not_in_enum", "unknown_key",
+        "below_minimum"])
+def test_bad_config_names_the_field(edit, field, words):
+    cfg = _config()
+    edit(cfg)
+    with pytest.raises(InputError) as e:
+        C.check_config(cfg, SCHEMA, "config/config.yaml")
+    msg = str(e.value)
+    assert msg.startswith("config/config.yaml: field '" + field + "'"), msg
+    assert words in msg and "Fix:" in msg
+
+
+def test_unknown_run_dataset_and_missing_file(in_repo):
+    cfg = _config()
+    cfg["run"]["datasets"] = ["kirk"]
+    with pytest.raises(InputError, match="run.datasets.*kirc"):
+        C.check_datasets(cfg)
+    cfg = _config()
+    cfg["datasets"]["kirc"]["matrix"] = "resources/tcga/missing.tsv.gz"
+    with pytest.raises(InputError, match="datasets.kirc.matrix.*does not exist"):
+        C.check_datasets(cfg)
+
+
+@pytest.mark.parametrize("name", ["../../etc", "a/b", "..", ".hidden", "x y", "-rf"])
+def test_hostile_dataset_names_are_refused_by_the_schema(name):
+    cfg = yaml.safe_load(TINY_CONFIG.read_text())
+    cfg["datasets"][name] = cfg["datasets"]["kirc_subset"]
+    cfg["run"]["datasets"] = [name]
+    with pytest.raises(InputError) as e:
+        C.check_config(cfg, SCHEMA, "my.yaml")
+    assert "field 'datasets'" in str(e.value) and "my.yaml" in str(e.value)
+
+
+def test_yaml_syntax_error_names_file_and_line(tmp_path):
+    bad = tmp_path / "my.yaml"
+    bad.write_text("seed: 7\nrun:\n  datasets: [kirc_subset\nfilter:\n  min_fraction: 0.2\n")
+    with pytest.raises(InputError) as e:
+        C.load_yaml(bad)
+    assert "my.yaml" in str(e.value) and "line " in str(e.value) and "Fix:" in str(e.value)
+    tabs = tmp_path / "tabs.yaml"
+    tabs.write_text("seed: 7\nrun:\n\tdatasets: [a]\n")
+    with pytest.raises(InputError, match=r"tabs.yaml: field 'line 3, column 1'"):
+        C.load_yaml(tabs)
+
+
+def test_unknown_model_and_run_folds_over_folds(in_repo):
+    cfg = yaml.safe_load(TINY_CONFIG.read_text())
+    cfg["generate"]["experiments"]["tiny_rcc"]["settings"] = {"gan9000": {}}
+    with pytest.raises(InputError, match="field 'generate.experiments.tiny_rcc.settings.gan9000'"):
+        C.check_datasets(cfg, "my.yaml")
+    cfg = yaml.safe_load(TINY_CONFIG.read_text())
+    cfg["generate"]["run_folds"] = 5
+    with pytest.raises(InputError, match="field 'generate.run_folds'.*split.folds"):
+        C.check_datasets(cfg, "my.yaml")
+
+
+def test_embedding_size_zero_is_a_clear_error():
+    cfg = _config()
+    cfg["embed"]["experiments"]["pancan11_fe"]["sizes"] = [0, 16]
+    with pytest.raises(InputError) as e:
+        C.check_config(cfg, SCHEMA, "my.yaml")
+    msg = str(e.value)
+    assert "my.yaml" in msg and "embed.experiments.pancan11_fe.sizes" in msg and ">= 1" in msg
+    assert "\n" not in msg
+
+
+def test_missing_embed_label_column_or_gene_set_is_a_clear_error(in_repo):
+    cfg = _validated("config/config.yaml")
+    bad = copy.deepcopy(cfg)
+    bad["embed"]["experiments"]["pancan11_fe"]["labels"]["cohort"] = "tumour_site"
+    with pytest.raises(InputError) as e:
+        C.check_datasets(bad, "my.yaml")
+    msg = str(e.value)
+    assert "embed.experiments.pancan11_fe.labels.cohort" in msg and "tumour_site" in msg and "cohort" in msg
+    bad = copy.deepcopy(cfg)
+    bad["embed"]["experiments"]["gtex26_fe"]["genes"] = "no_such_set"
+    with pytest.raises(InputError, match="embed.experiments.gtex26_fe.genes"):
+        C.check_datasets(bad, "my.yaml")
+    C.check_datasets(cfg, "my.yaml")  # the default passes
+
+
+def test_bad_infer_landmark_set_names_field_and_fix(in_repo):
+    cfg = yaml.safe_load(TINY_CONFIG.read_text())
+    cfg["infer"]["run"] = ["x"]
+    cfg["infer"]["experiments"] = {"x": {"dataset": "kirc_subset", "landmarks": "no_such_set", "label": "condition"}}
+    with pytest.raises(InputError, match=r"infer.experiments.x.landmarks.*not a set under select.sets.*Fix"):
+        C.check_datasets(cfg, "my.yaml")
+
+
+def _reversed_keys(node):
+    if isinstance(node, dict):
+        return {k: _reversed_keys(node[k]) for k in reversed(list(node))}
+    return [_reversed_keys(v) for v in node] if isinstance(node, list) else node
+
+
+def test_key_order_in_the_yaml_changes_no_job_params(in_repo):
+    """Snakemake compares a job's params as text: the same config with its keys in another order
+    must give every job the same params (or every job would rerun)."""
+    from gexflow.paths import Paths
+
+    raw = yaml.safe_load(TINY_CONFIG.read_text())
+    a = C.validate_config(copy.deepcopy(raw), "tiny.yaml")
+    b = C.validate_config(_reversed_keys(raw), "tiny.yaml")
+    assert list(a) == list(b) and repr(a) == repr(b)
+    pa, pb = Paths(a, "tiny.yaml"), Paths(b, "tiny.yaml")
+    assert repr(pa.filter_params("kirc_subset")) == repr(pb.filter_params("kirc_subset"))
+    assert repr(pa.infer.predict_params("kirp_slice")) == repr(pb.infer.predict_params("kirp_slice"))
+    assert repr(pa.generate.refit_params("tiny_rcc")) == repr(pb.generate.refit_params("tiny_rcc"))

@@ -61,10 +61,8 @@ def test_probes_map_through_the_platform_annotation_and_collapse():
 
 def test_gmt_sets_select_the_same_genes_as_the_kegg_table():
     """The shipped KEGG build as GMT (symbols) and as the Entrez table give the same RCC genes."""
-    from gexflow.stages.filter import _var
-
     expr = pd.read_csv(REPO / "resources/tcga/kirc_paired_log2rsem.tsv.gz", sep="\t", usecols=[0])
-    var = _var(pd.DataFrame(index=expr["gene_symbol"].astype(str)), {"gene_id_type": "symbol"},
+    var = identifiers.gene_table(pd.DataFrame(index=expr["gene_symbol"].astype(str)), {"gene_id_type": "symbol"},
                REPO / "resources/genesets/entrez_symbol_map_orghs_3.16.tsv.gz")
     gmt = REPO / "resources/genesets/kegg_hsa_pathways_gagedata2017_symbols.gmt"
     genes, coverage = selection.select_gmt(gmt, var, ["hsa05211"])

@@ -5,7 +5,7 @@ import pytest
 
 from gexflow import selection
 from gexflow.errors import InputError
-from gexflow.stages.filter import _var
+from gexflow.identifiers import gene_table
 from gexflow.staging import KEGG_RENAME, L1000_RENAME
 
 from conftest import REPO
@@ -17,7 +17,7 @@ GENESETS = REPO / "resources/genesets"
 def kirc_var():
     genes = pd.read_csv(REPO / "resources/tcga/kirc_paired_log2rsem.tsv.gz", sep="\t", usecols=[0])
     ann = genes.set_index(genes["gene_symbol"].rename("gene_id"))
-    return _var(ann, {"gene_id_type": "symbol"}, GENESETS / "entrez_symbol_map_orghs_3.16.tsv.gz")
+    return gene_table(ann, {"gene_id_type": "symbol"}, GENESETS / "entrez_symbol_map_orghs_3.16.tsv.gz")
 
 
 @pytest.fixture(scope="module")
