@@ -44,9 +44,10 @@ lint: $(BIN)/.gexflow-installed
 fmt: $(BIN)/.gexflow-installed
 	$(BIN)/snakefmt Snakefile workflow/rules
 
+# The report lands in the run's results folder (results/, or results-<config name>/ for CONFIG=).
 report: check-config
 	$(BIN)/snakemake --cores $(CORES) $(SMK_CONFIG)
-	$(BIN)/snakemake --report results/report.html $(SMK_CONFIG)
+	$(BIN)/snakemake --report "$$($(BIN)/python -m gexflow.config --results-dir config/config.yaml $(CONFIG))/report.html" $(SMK_CONFIG)
 
 clean:
 	rm -rf results logs .snakemake

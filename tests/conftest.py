@@ -170,15 +170,17 @@ def serve_directory(root):
 
 # ----------------------------------------------------------------- the job counts a config implies
 def validated(*files, merged: dict | None = None) -> dict:
-    """A config as the workflow sees it: the files merged as Snakemake merges them (then `merged`
-    over them), schema defaults filled, every check passed (run from the repository root, where
-    the configs' relative paths point)."""
+    """A config as the workflow sees it: the files (relative to the repository root) merged as
+    Snakemake merges them (then `merged` over them), scoped as a user's config is
+    (config.scope_user_config), schema defaults filled, every check passed (run from the
+    repository root, where the configs' relative paths point)."""
     from gexflow import config as C
 
-    cfg = C.load_config([str(REPO / f) for f in files])
-    if merged:
-        cfg = C.merge_config(cfg, copy.deepcopy(merged))
     with contextlib.chdir(REPO):
+        cfg = C.load_config([str(f) for f in files])
+        if merged:
+            cfg = C.merge_config(cfg, copy.deepcopy(merged))
+        C.scope_user_config(cfg, [str(f) for f in files])  # as common.smk: a cohort config runs only its own
         return C.validate_config(cfg, ", ".join(map(str, files)) or "config", SCHEMA)
 
 

@@ -18,12 +18,15 @@ import functools
 import hashlib
 import itertools
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
 from gexflow.errors import InputError
 from gexflow.models import settings as model_settings_table
 from gexflow.models.registry import MODELS, trainable
+
+DEFAULT_CONFIG = "config/config.yaml"  # the workflow's own configfile
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -164,12 +167,75 @@ def load_config(paths: list[str]) -> dict:
     return merge_config(datas[0], overwrite)
 
 
-def merge_order(files, default: str = "config/config.yaml") -> list[str]:
+def merge_order(files, default: str = DEFAULT_CONFIG) -> list[str]:
     """Config files in the order they merge (load_config, name_origin): the workflow's own
     `configfile:` first, then the others as given. Snakemake's `workflow.configfiles` lists the
     `--configfile`s first and the workflow's file last."""
     files = [str(f) for f in files]
     return [f for f in files if f == default] + [f for f in files if f != default]
+
+
+def scope_user_config(config: dict, files, default: str = DEFAULT_CONFIG) -> list[str]:
+    """What a user's config (a file merged over config/config.yaml, `make run CONFIG=my.yaml`)
+    inherits from the default, in place, before validation. Returns one note per change.
+
+    Only when the user's files name their datasets (`run.datasets`: a cohort of their own; a file
+    that only changes settings keeps the default's results and jobs):
+    - `results_dir`, unless some file (or --config) sets it, is `results-<name of the last user
+      file>`: two cohorts run one after the other keep both results, reports, manifests and logs.
+    - The default config's datasets and experiments do not run beside the user's: `deg.datasets`,
+      `select.datasets` and each model stage's `run` that no user file sets keep only entries on
+      the user's datasets, and a gene set only the default defines applies only to the default's
+      own `select.datasets` (an experiment that asks for it by name still gets it).
+    Nothing changes for the default config alone or with --replace-workflow-config."""
+    files = [str(f) for f in files]
+    user = [f for f in merge_order(files, default) if f != default]
+    if not user or default not in files:
+        return []
+    datas = [load_yaml(f) for f in user]
+
+    def user_sets(*parts) -> bool:
+        return any(_has_path(d, list(parts)) for d in datas)
+
+    if not user_sets("run", "datasets") or not isinstance(config.get("run"), dict):
+        return []  # settings over the default's own datasets: its results/ and its jobs
+    notes = []
+    if "results_dir" not in config:
+        config["results_dir"] = f"results-{_stem(user[-1])}"
+        notes.append(f"results_dir: {config['results_dir']} (named after {user[-1]}; set results_dir to choose)")
+    ours = set(config["run"].get("datasets") or [])
+    for section in ("deg", "select"):
+        sec = config.get(section)
+        if isinstance(sec, dict) and not user_sets(section, "datasets") and sec.get("datasets"):
+            kept = [d for d in sec["datasets"] if d in ours]
+            if kept != sec["datasets"]:
+                notes.append(f"{section}.datasets: {kept} (the default's {sec['datasets']} are not yours)")
+                sec["datasets"] = kept
+    default_select = (load_yaml(default).get("select") or {}).get("datasets") or []
+    for name, spec in ((config.get("select") or {}).get("sets") or {}).items():
+        if isinstance(spec, dict) and not user_sets("select", "sets", name):
+            scoped = [d for d in spec.get("datasets", default_select) if d in default_select]
+            if scoped != spec.get("datasets"):
+                spec["datasets"] = scoped
+                notes.append(f"select.sets.{name}: only on {scoped or 'no dataset'} (a default set; "
+                             f"list it under select.sets in your file to use it on yours)")
+    for stage in ("generate", "infer", "embed"):
+        sec = config.get(stage)
+        if not isinstance(sec, dict) or user_sets(stage, "run"):
+            continue
+        exps = sec.get("experiments") or {}
+        kept = [e for e in sec.get("run") or [] if (exps.get(e) or {}).get("dataset") in ours]
+        if kept != (sec.get("run") or []):
+            notes.append(f"{stage}.run: {kept} (the default's experiments are on its datasets)")
+            sec["run"] = kept
+    return notes
+
+
+def _stem(path: str) -> str:
+    name = Path(path).name
+    for suffix in (".yaml", ".yml", ".json"):
+        name = name.removesuffix(suffix)
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name) or "config"
 
 
 def _has_path(data, parts: list[str]) -> bool:
@@ -416,6 +482,7 @@ def check_datasets(config: dict, config_file: str = "config") -> None:
                                  f"dataset has `scale: {datasets[name]['scale']}`",
                                  "use `method: welch` (log data) or `wilcoxon`, or give the raw count matrix")
     _check_select_sets(config["select"]["sets"], config_file)
+    _check_set_contents(config, config_file)
     _check_global_settings(config, config_file)
     _check_generate(config, config_file)
     _check_infer(config, config_file)
@@ -572,7 +639,8 @@ def _check_split_sizes(config: dict, config_file: str) -> None:
             if counts is None:
                 continue
             per_class, _ = counts
-            folds = effective_split(config, stage, exp)["folds"]
+            split = effective_split(config, stage, exp)
+            folds = split["folds"]
             small = {k: v for k, v in per_class.items() if v < folds}
             if small:
                 k, v = min(small.items(), key=lambda kv: kv[1])
@@ -581,6 +649,34 @@ def _check_split_sizes(config: dict, config_file: str) -> None:
                                  f"{v} patients (each fold's test part needs one of every class)",
                                  f"set {field} to at most {min(per_class.values())}, or merge small classes "
                                  "(label) / exclude them (the dataset's `exclude`)")
+            # The validation part is carved from what a test fold leaves, in val_carve_splits parts:
+            # every class needs that many patients left, or sklearn stops inside split_samples.
+            parts = val_carve_splits(folds, split["val_fraction"])
+            short = validation_shortfall(per_class, folds, split["val_fraction"])
+            if short:
+                k, left = short
+                field = split_field(config, stage, name, exp)
+                raise InputError(config_file, field, f"class '{k}' of experiment {name} has {per_class[k]} patients: "
+                                 f"a test fold of {folds} leaves {left}, too few to carve a validation part of "
+                                 f"{split['val_fraction']} ({parts} parts, one patient of every class each)",
+                                 f"lower {field}, raise {split_field(config, stage, name, exp, 'val_fraction')}, "
+                                 "or merge small classes (label)")
+
+
+def validation_shortfall(per_class: dict, folds: int, val_fraction: float) -> tuple[str, int] | None:
+    """(class, patients left) of the class a test fold leaves too few patients to carve a
+    validation part with one of every class (val_carve_splits parts), or None. A test fold takes
+    at most ceil(n / folds) of a class's n patients."""
+    parts = val_carve_splits(folds, val_fraction)
+    left = {k: v - -(-v // folds) for k, v in per_class.items()}
+    short = {k: v for k, v in left.items() if v < parts}
+    return min(short.items(), key=lambda kv: kv[1]) if short else None
+
+
+def val_carve_splits(folds: int, val_fraction: float) -> int:
+    """The parts a fold's non-test patients are cut into to carve its validation part of about
+    `val_fraction` of all samples (splits.fold_splits takes one part)."""
+    return max(2, int(round(1 / (val_fraction / (1 - 1 / folds)))))
 
 
 def running_experiments(config: dict, stage: str, config_file: str):
@@ -762,6 +858,99 @@ def _check_select_sets(sets: dict, config_file: str) -> None:
         visit(name, [])
 
 
+def needed_sets(config: dict) -> set[str]:
+    """The gene sets a run writes somewhere: those applied to `select.datasets` (each set's own
+    `datasets` restricts it), those a running experiment asks for, and the parts of unions."""
+    sets, out = config["select"]["sets"], set()
+
+    def need(name):
+        if name in sets and name not in out:
+            out.add(name)
+            for part in sets[name].get("of", []) if sets[name]["method"] in ("union", "intersection") else []:
+                need(part)
+
+    for name, spec in sets.items():
+        if set(spec.get("datasets", config["select"]["datasets"])) & set(config["select"]["datasets"]):
+            need(name)
+    for stage, key in (("generate", "genes"), ("infer", "landmarks"), ("embed", "genes")):
+        sec = config.get(stage) or {}
+        for exp in sec.get("run", []):
+            need((sec.get("experiments", {}).get(exp) or {}).get(key))
+    return out
+
+
+def _kegg_pathways(path: str) -> dict[str, tuple[str, int]]:
+    """pathway id -> (name, member genes) of a shipped KEGG table (standard library: parse time)."""
+    import csv
+
+    out: dict[str, list] = {}
+    with open(path, encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh, delimiter="\t"):
+            out.setdefault(row["pathway_id"], [row["pathway_name"], 0])[1] += 1
+    return {k: (v[0], v[1]) for k, v in out.items()}
+
+
+def _kegg_close_matches(pid: str, pathways: dict) -> list[str]:
+    """Ids close to `pid` by spelling, by number (hsa5211, 05211 -> hsa05211) and by name."""
+    digits = re.sub(r"\D", "", str(pid))
+    by_number = [k for k in pathways if digits and re.sub(r"\D", "", k).lstrip("0") == digits.lstrip("0")]
+    by_spelling = difflib.get_close_matches(str(pid), list(pathways), n=3, cutoff=0.7)
+    names = {v[0].lower(): k for k, v in pathways.items()}
+    by_name = [names[n] for n in difflib.get_close_matches(str(pid).lower(), list(names), n=3, cutoff=0.6)]
+    by_name += [k for k, v in pathways.items() if len(str(pid)) > 3 and str(pid).lower() in v[0].lower()]
+    return [f"{k} ({pathways[k][0]})" for k in dict.fromkeys(by_number + by_spelling + by_name)][:5]
+
+
+def _check_set_contents(config: dict, config_file: str) -> None:
+    """Before any job, for every set the run writes: KEGG ids against the shipped table in force
+    (`references.source: embedded`; a remote table is checked when it is downloaded), GMT set
+    names against the file, and sets a generator experiment uses having at least 2 genes in the
+    table (a correlation needs two; after id mapping the run checks again)."""
+    sets, refs = config["select"]["sets"], config["references"]
+    kegg_file = refs.get("kegg") if refs.get("source") == "embedded" else None
+    pathways = _kegg_pathways(kegg_file) if kegg_file and Path(kegg_file).is_file() else None
+    for name in sorted(needed_sets(config)):
+        spec, where = sets[name], f"select.sets.{name}"
+        if spec["method"] == "kegg" and pathways is None:
+            for pid in spec["pathways"]:
+                if not re.fullmatch(r"hsa\d{5}", str(pid)):
+                    raise InputError(config_file, f"{where}.pathways", f"'{pid}' is not a KEGG pathway id",
+                                     "use ids such as hsa05211 (the KEGG REST table is checked when it is downloaded)")
+        if spec["method"] == "kegg" and pathways is not None:
+            for pid in spec["pathways"]:
+                if pid not in pathways:
+                    close = _kegg_close_matches(pid, pathways)
+                    raise InputError(config_file, f"{where}.pathways", f"unknown KEGG pathway '{pid}' (the shipped "
+                                     f"KEGG 2017 build, {kegg_file}, has {len(pathways)} pathways)",
+                                     (f"did you mean {', '.join(close)}? " if close else "use an hsa id of that "
+                                      "table; ") + "for a pathway the shipped build lacks, give its genes as a GMT "
+                                     "file (`method: gmt`) or set `references.source: remote` (needs network)")
+        if spec["method"] == "gmt" and spec.get("names") and Path(spec.get("file", "")).is_file():
+            import gzip
+
+            with open(spec["file"], "rb") as fh:
+                gz = fh.read(2) == b"\x1f\x8b"
+            opener = gzip.open if gz else open
+            with opener(spec["file"], "rt", encoding="utf-8") as fh:
+                in_file = [line.split("\t", 1)[0] for line in fh if line.strip()]
+            for set_name in spec["names"]:
+                if set_name not in in_file:
+                    close = difflib.get_close_matches(set_name, in_file, n=3, cutoff=0.5)
+                    raise InputError(config_file, f"{where}.names", f"no gene set '{set_name}' in {spec['file']} "
+                                     f"({len(in_file)} sets)", (f"did you mean {', '.join(close)}? " if close else "")
+                                     + "use names from the first column of the GMT file")
+    gen = config.get("generate") or {}
+    for exp_name in gen.get("run", []):
+        exp = (gen.get("experiments") or {}).get(exp_name) or {}
+        spec = sets.get(exp.get("genes"))
+        if spec and spec["method"] == "kegg" and pathways is not None:
+            size = sum(pathways[p][1] for p in spec["pathways"] if p in pathways)
+            if size < 2:
+                raise InputError(config_file, f"select.sets.{exp['genes']}.pathways", f"{size} gene in the "
+                                 f"pathways of set '{exp['genes']}', which generate experiment {exp_name} uses",
+                                 "give a generator at least 2 genes (more pathways, or another set)")
+
+
 def sheet_counts(ds: dict, columns: list[str]) -> tuple[dict, int] | None:
     """(patients per class, patients) of an embedded bulk dataset's sample sheet, after its
     include / exclude / condition_map; None when the sheet cannot be read here (the filter stage
@@ -854,17 +1043,26 @@ def main(argv=None) -> int:
     otherwise."""
     import sys
 
-    paths = [str(p) for p in (sys.argv[1:] if argv is None else argv)]
+    args = [str(p) for p in (sys.argv[1:] if argv is None else argv)]
+    print_results_dir = "--results-dir" in args
+    paths = [a for a in args if a != "--results-dir"]
     if not paths:
-        print("usage: python -m gexflow.config config/config.yaml [MY.yaml ...]", file=sys.stderr)
+        print("usage: python -m gexflow.config [--results-dir] config/config.yaml [MY.yaml ...]", file=sys.stderr)
         return 2
     name = ", ".join(paths)
     try:
         check_config_files(paths)
-        config = validate_config(load_config(paths), name, SCHEMA)
+        config = load_config(paths)
+        notes = scope_user_config(config, paths)
+        config = validate_config(config, name, SCHEMA)
     except InputError as e:
         print(f"gexflow: {name_origin(e, paths)}", file=sys.stderr)
         return 1
+    if print_results_dir:  # for the Makefile's report target: where this config's run writes
+        print(config["results_dir"])
+        return 0
+    for note in notes:
+        print(f"gexflow: {note}")
     print(f"gexflow: config OK ({name}): {_summary(config)}")
     return 0
 

@@ -71,6 +71,9 @@ class Paths:
     def __init__(self, config: dict, config_name: str = "config"):
         self.config, self.config_name = config, config_name
         self.results = str(Path(config["results_dir"]))  # normalised: no trailing separator
+        # the default folder keeps its logs in logs/; any other results_dir holds its own, so two
+        # cohorts' runs never mix their logs
+        self.logs = "logs" if self.results == "results" else f"{self.results}/logs"
         self.datasets = config["datasets"]
         self.sets = config["select"]["sets"]
         self.generate = GeneratePaths(self)

@@ -107,7 +107,9 @@ def distance_matrix_figure(real: np.ndarray, synthetic: dict, genes: list[str], 
 
     panels = {"real (test split)": real, **{_label(m): s for m, s in synthetic.items()}}
     n = len(panels)
-    fig, axes = plt.subplots(2, n, figsize=(2.6 * n, 5.6), squeeze=False)
+    # wide enough for one label per leaf: leaf labels of 12 genes overlapped in 2.6-inch panels
+    width = max(2.6, 0.24 * len(genes) + 0.6)
+    fig, axes = plt.subplots(2, n, figsize=(width * n, 6.2), squeeze=False)
     for j, (name, X) in enumerate(panels.items()):
         with np.errstate(invalid="ignore", divide="ignore"):  # a gene constant in X: distance undefined, drawn as 1
             d = np.nan_to_num(pdist(np.asarray(X, dtype=np.float64).T, metric="correlation"), nan=1.0)
@@ -116,9 +118,10 @@ def distance_matrix_figure(real: np.ndarray, synthetic: dict, genes: list[str], 
         ax.set_title(name, fontsize=8)
         ax.set_xticks(range(len(genes)), genes, rotation=90, fontsize=5)
         ax.set_yticks(range(len(genes)), genes if j == 0 else [""] * len(genes), fontsize=5)
-        dendrogram(linkage(d, method="complete"), labels=genes, ax=axes[1, j], leaf_font_size=5,
+        dendrogram(linkage(d, method="complete"), labels=genes, ax=axes[1, j], leaf_font_size=6, leaf_rotation=90,
                    color_threshold=0, above_threshold_color="0.3")
         axes[1, j].tick_params(axis="y", labelsize=6)
+    fig.subplots_adjust(bottom=0.2, hspace=0.6)  # room for vertical gene labels, before the colour bar
     fig.colorbar(im, ax=axes[0, :].tolist(), shrink=0.8, label="1 - Pearson r")
     fig.suptitle(title, fontsize=9)
     _write(fig, dest)

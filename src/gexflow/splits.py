@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
+from gexflow.config import val_carve_splits
 from gexflow.errors import InputError
 
 
@@ -19,11 +20,14 @@ class Split:
     test: np.ndarray
 
 
-def _carve(idx: np.ndarray, strata, groups, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Split `idx` into (rest, part) with about `fraction` of the groups in `part`."""
-    n_splits = max(2, int(round(1 / fraction)))
+def _carve(idx: np.ndarray, strata, groups, n_splits: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split `idx` into (rest, part) with about 1 / n_splits of the groups in `part`."""
     sgkf = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    rest, part = next(sgkf.split(idx, strata[idx], groups[idx]))
+    try:
+        rest, part = next(sgkf.split(idx, strata[idx], groups[idx]))
+    except ValueError as e:  # the pre-run check (config._check_split_sizes) should make this unreachable
+        raise InputError("config", "split.val_fraction", f"no validation part can be carved ({e})",
+                         "lower split.folds or raise split.val_fraction") from None
     return idx[rest], idx[part]
 
 
@@ -46,7 +50,7 @@ def fold_splits(strata, groups, *, k: int, val_fraction: float, seed: int) -> li
         if len(np.unique(groups[rest])) < 2:
             raise InputError("config", "split.folds", "too few patients left for a validation part",
                              "lower split.folds")
-        train, val = _carve(rest, strata, groups, val_fraction / (1 - 1 / k), seed + 1 + i)
+        train, val = _carve(rest, strata, groups, val_carve_splits(k, val_fraction), seed + 1 + i)
         out.append(Split(np.sort(train), np.sort(val), np.sort(test)))
     return out
 

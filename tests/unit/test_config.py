@@ -684,3 +684,114 @@ def test_key_order_in_the_yaml_changes_no_job_params(in_repo):
     assert repr(pa.filter_params("kirc_subset")) == repr(pb.filter_params("kirc_subset"))
     assert repr(pa.infer.predict_params("kirp_slice")) == repr(pb.infer.predict_params("kirp_slice"))
     assert repr(pa.generate.refit_params("tiny_rcc")) == repr(pb.generate.refit_params("tiny_rcc"))
+
+
+def _scoped(files):
+    cfg = C.load_config(files)
+    notes = C.scope_user_config(cfg, files)
+    return C.validate_config(cfg, ", ".join(files)), notes
+
+
+def test_a_cohort_config_runs_only_what_it_names_in_its_own_folder(in_repo):
+    default, notes = _scoped(["config/config.yaml"])
+    assert notes == [] and default["results_dir"] == "results"
+    cfg, notes = _scoped(["config/config.yaml", "config/own_data.yaml"])
+    assert cfg["results_dir"] == "results-own_data"
+    assert cfg["deg"]["datasets"] == cfg["select"]["datasets"] == ["my_cohort"]
+    for stage in ("generate", "infer", "embed"):
+        assert all(cfg[stage]["experiments"][e]["dataset"] == "my_cohort" for e in cfg[stage]["run"]), stage
+    # the default's own gene sets no longer reach the user's dataset; the user's own do
+    own = yaml.safe_load((REPO / "config/own_data.yaml").read_text())["select"]["sets"]
+    for name, spec in cfg["select"]["sets"].items():
+        if name not in own:
+            assert "my_cohort" not in spec.get("datasets", cfg["select"]["datasets"]), name
+    assert any("select.sets.l1000" in n for n in notes) and any("results_dir" in n for n in notes)
+
+
+def test_a_settings_overlay_keeps_the_default_folder_and_jobs(in_repo, tmp_path):
+    overlay = tmp_path / "more.yaml"
+    overlay.write_text("generate:\n  release:\n    n: 2000\n")
+    cfg, notes = _scoped(["config/config.yaml", str(overlay)])
+    default, _ = _scoped(["config/config.yaml"])
+    assert notes == [] and cfg["results_dir"] == "results"
+    assert cfg["generate"]["run"] == default["generate"]["run"] and cfg["select"] == default["select"]
+
+
+def test_results_dir_set_anywhere_is_kept(in_repo, tmp_path):
+    own = yaml.safe_load((REPO / "config/own_data.yaml").read_text())
+    own["results_dir"] = "out/cohort1"
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump(own))
+    cfg, _ = _scoped(["config/config.yaml", str(path)])
+    assert cfg["results_dir"] == "out/cohort1"
+
+
+def test_cli_prints_the_results_dir_for_the_makefile(in_repo, capsys):
+    assert C.main(["--results-dir", "config/config.yaml", "config/own_data.yaml"]) == 0
+    assert capsys.readouterr().out.strip() == "results-own_data"
+
+
+@pytest.mark.parametrize("pathway, words", [
+    ("hsa5211", ["hsa05211 (Renal cell carcinoma)"]),  # by number
+    ("hsa05221x", ["hsa05221"]),  # by spelling
+    ("Renal cell carcinoma", ["hsa05211"]),  # by name
+    ("hsa99999", ["use an hsa id"]),
+])
+def test_unknown_kegg_pathway_stops_check_config_with_close_matches(in_repo, pathway, words):
+    cfg = yaml.safe_load(TINY_CONFIG.read_text())
+    cfg["select"]["sets"]["kegg_rcc"]["pathways"] = [pathway]
+    with pytest.raises(InputError) as e:
+        C.validate_config(cfg, "my.yaml")
+    assert e.value.file == "my.yaml" and e.value.field == "select.sets.kegg_rcc.pathways"
+    for w in words:
+        assert w in str(e.value), str(e.value)
+
+
+def test_unknown_gmt_set_name_stops_check_config(in_repo, tmp_path):
+    gmt = tmp_path / "mine.gmt"
+    gmt.write_text("MY_PATHWAY\tdesc\tVHL\tEPAS1\nOTHER\tdesc\tKRT7\tXIST\n")
+    cfg = yaml.safe_load(TINY_CONFIG.read_text())
+    cfg["select"]["sets"]["mine"] = {"method": "gmt", "file": str(gmt), "names": ["MY_PATHWAYS"]}
+    with pytest.raises(InputError) as e:
+        C.validate_config(copy.deepcopy(cfg), "my.yaml")
+    assert e.value.field == "select.sets.mine.names" and "MY_PATHWAY" in str(e.value)
+    cfg["select"]["sets"]["mine"]["names"] = ["MY_PATHWAY"]
+    C.validate_config(cfg, "my.yaml")
+
+
+def test_a_generator_gene_set_of_one_gene_stops_check_config(in_repo):
+    import csv
+
+    with open(REPO / "resources/genesets/kegg_hsa_pathways_gagedata2017.tsv") as fh:
+        sizes = {}
+        for row in csv.DictReader(fh, delimiter="\t"):
+            sizes[row["pathway_id"]] = sizes.get(row["pathway_id"], 0) + 1
+    smallest = min(sizes, key=sizes.get)
+    cfg = yaml.safe_load(TINY_CONFIG.read_text())
+    cfg["select"]["sets"]["kegg_rcc"]["pathways"] = [smallest]
+    if sizes[smallest] >= 2:  # the shipped table has no one-gene pathway: the check must pass
+        C.validate_config(cfg, "my.yaml")
+        return
+    with pytest.raises(InputError) as e:
+        C.validate_config(cfg, "my.yaml")
+    assert e.value.field == "select.sets.kegg_rcc.pathways" and "at least 2 genes" in str(e.value)
+
+
+def test_a_class_too_small_for_the_validation_carve_stops_check_config(in_repo, tmp_path):
+    """5 v 5 patients with 5 folds: every test fold leaves 4 of a class; a validation carve of
+    0.2 cuts them into 4 parts of one patient: fine; 0.1 needs 8 parts: refused before any job."""
+    import pandas as pd
+
+    sheet = pd.read_csv(REPO / "tests/data/kirc_subset_samples.tsv", sep="\t", dtype=str)
+    keep = sheet.drop_duplicates("patient_barcode").groupby("condition").head(5)
+    small = tmp_path / "small_samples.tsv"
+    keep.to_csv(small, sep="\t", index=False)
+    cfg = yaml.safe_load(TINY_CONFIG.read_text())
+    cfg["datasets"]["kirc_subset"]["samples"] = str(small)
+    cfg["split"] = {"folds": 5, "val_fraction": 0.2}
+    C.validate_config(copy.deepcopy(cfg), "my.yaml")
+    cfg["split"]["val_fraction"] = 0.1
+    with pytest.raises(InputError) as e:
+        C.validate_config(copy.deepcopy(cfg), "my.yaml")
+    msg = str(e.value)
+    assert e.value.field == "split.folds" and "validation part" in msg and "split.val_fraction" in msg, msg

@@ -120,3 +120,27 @@ def test_read_split_checks_the_structure(split_file, sheet, how, field, words):
         splits.read_split(path, sheet.sample_barcode, 0)
     msg = str(e.value)
     assert f"field '{field}'" in msg and words in msg and "--forcerun split_samples" in msg, msg
+
+
+def test_the_pre_run_split_check_accepts_exactly_the_class_sizes_the_split_can_serve():
+    """config's check (every class >= folds patients, and enough left after a test fold to carve
+    a validation part) against fold_splits itself on one patient per sample: accepted sizes split
+    with every class in every part and no sklearn warning; rejected sizes do not."""
+    import itertools
+    import warnings
+
+    from gexflow import config as C
+
+    for na, nb, k, vf in itertools.product(range(2, 10), range(2, 10), (2, 3, 5), (0.1, 0.2, 0.3)):
+        per = {"a": na, "b": nb}
+        accepted = min(per.values()) >= k and C.validation_shortfall(per, k, vf) is None
+        strata = np.array(["a"] * na + ["b"] * nb)
+        groups = np.array([f"p{i}" for i in range(na + nb)])
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            try:
+                parts = splits.fold_splits(strata, groups, k=k, val_fraction=vf, seed=0)
+                served = all({"a", "b"} == set(strata[getattr(s, r)]) for s in parts for r in ("train", "val", "test"))
+            except (InputError, UserWarning, ValueError):
+                served = False
+        assert accepted == served, (na, nb, k, vf, accepted, served)

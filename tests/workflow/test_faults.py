@@ -46,8 +46,9 @@ def test_config_error_names_only_the_files_in_force(workdir):
     out = r.stdout + r.stderr
     assert r.returncode != 0 and "cfg.yaml: field 'filter.min_fraction'" in out
     assert "config/config.yaml" not in out.split("field 'filter.min_fraction'")[0].splitlines()[-1]
-    r = snakemake(workdir, "-n", "--configfile", cfg)  # merged over the default: both are in force
-    assert "cfg.yaml, config/config.yaml: field 'filter.min_fraction'" in r.stdout + r.stderr
+    r = snakemake(workdir, "-n", "--configfile", cfg)  # merged over the default: the file that set the key
+    line = next(x for x in (r.stdout + r.stderr).splitlines() if "field 'filter.min_fraction'" in x)
+    assert "cfg.yaml: field 'filter.min_fraction'" in line and "config/config.yaml" not in line, line
 
 
 def test_truncated_matrix_stops_with_one_line_and_no_leftovers(workdir):
@@ -59,9 +60,12 @@ def test_truncated_matrix_stops_with_one_line_and_no_leftovers(workdir):
     lines = [line for line in r.stderr.splitlines() if "ERROR gexflow" in line]
     assert len(lines) == 1 and "truncated.tsv.gz: field '(whole file)'" in lines[0] and "Fix:" in lines[0], lines
     assert "Traceback" not in r.stderr
+    # nothing of the failed dataset (its staging stopped), no temporary file anywhere; the shared
+    # references, staged by their own job, may be complete
     results = workdir / "results"
-    assert not [p for p in tree(results) if p.endswith((".gz", ".tsv", ".h5ad")) or ".part" in p] \
-        if results.exists() else True
+    assert not (results / "kirc_subset").exists() or not [p for p in (results / "kirc_subset").rglob("*")
+                                                          if p.is_file()]
+    assert not [p for p in tree(results) if ".part" in p or ".tmp" in p] if results.exists() else True
 
 
 def test_results_directory_is_configurable(workdir, tmp_path):
@@ -74,3 +78,29 @@ def test_results_directory_is_configurable(workdir, tmp_path):
     bad = small_config(workdir, "bad.yaml", results_dir="../outside")
     r = snakemake(workdir, "-n", "--configfile", bad)
     assert r.returncode != 0 and "field 'results_dir'" in r.stdout + r.stderr
+
+
+def test_two_cohort_configs_keep_two_folders_reports_and_manifests(workdir):
+    """Two cohort configs (each names its datasets, neither sets results_dir) run one after the
+    other over the default config: each writes results-<its name>/ with its own manifest, logs and
+    report; nothing of the default config runs, nothing lands in results/."""
+    import subprocess
+    import sys
+
+    from conftest import DELETE, ok
+
+    for name, min_expression in (("cohort_a", 1.0), ("cohort_b", 2.0)):
+        cfg = small_config(workdir, f"{name}.yaml", results_dir=DELETE, **{"filter.min_expression": min_expression})
+        out = ok(snakemake(workdir, "--cores", 1, "--configfile", cfg))
+        assert f"results_dir: results-{name}" in out
+        where = subprocess.run([sys.executable, "-m", "gexflow.config", "--results-dir", "config/config.yaml",
+                                str(cfg)], cwd=workdir, capture_output=True, text=True, check=True).stdout.strip()
+        assert where == f"results-{name}"
+        ok(snakemake(workdir, "--configfile", cfg, "--report", workdir / where / "report.html"))
+    for name in ("cohort_a", "cohort_b"):
+        d = workdir / f"results-{name}"
+        assert (d / "report.html").stat().st_size > 10000 and (d / "pipeline_info/manifest.json").exists()
+        assert list(d.glob("logs/kirc_subset/filter-*.log"))
+        assert sorted(p.name for p in d.iterdir() if p.is_dir()) == ["benchmarks", "kirc_subset", "logs",
+                                                                      "pipeline_info", "references"]
+    assert not (workdir / "results").exists() and not (workdir / "logs").exists()

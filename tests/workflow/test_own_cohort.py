@@ -87,44 +87,44 @@ def _one(work, pattern):
 
 def test_geo_probes_are_mapped_collapsed_and_filtered(cohorts):
     work, _, _ = cohorts
-    ids = pd.read_csv(_one(work, "results/my_cohort/filter-*/id_mapping.tsv"), sep="\t").set_index("status")
+    ids = pd.read_csv(_one(work, "results-my/my_cohort/filter-*/id_mapping.tsv"), sep="\t").set_index("status")
     assert ids.loc["mapped", "ids"] == 12425 and ids.loc["ambiguous", "ids"] == 754  # of 22,645 probes
     import anndata as ad
 
-    a = ad.read_h5ad(_one(work, "results/my_cohort/filter-*/filtered.h5ad"))
+    a = ad.read_h5ad(_one(work, "results-my/my_cohort/filter-*/filtered.h5ad"))
     assert a.n_obs == 15  # 17 samples, individual 035 (two samples) excluded by the config
     assert set(a.obs["disease_state"]) == {"tumor", "normal"}  # RCC -> tumor by condition_map
     assert a.var["probes"].max() > 1 and a.var["symbol"].is_unique  # probes collapsed, one row per gene
-    summary = pd.read_csv(_one(work, "results/my_cohort/deg-*/summary.tsv"), sep="\t", index_col=0)["value"]
+    summary = pd.read_csv(_one(work, "results-my/my_cohort/deg-*/summary.tsv"), sep="\t", index_col=0)["value"]
     assert summary["method"] == "welch" and "paired t-test" in summary["design_note"]
     assert int(summary["deg_both"]) > 0 and "warning" not in summary.index
 
 
 def test_symbol_entrez_counts_five_vs_five_warn_about_the_p_value_floor(cohorts):
     work, _, out = cohorts
-    ids = pd.read_csv(_one(work, "results/gbm_lgg_5v5/filter-*/id_mapping.tsv"), sep="\t").set_index("status")
+    ids = pd.read_csv(_one(work, "results-my/gbm_lgg_5v5/filter-*/id_mapping.tsv"), sep="\t").set_index("status")
     assert ids.loc["mapped", "fraction"] > 0.9  # "A1BG|1" parsed into symbol and Entrez id
     import anndata as ad
 
-    a = ad.read_h5ad(_one(work, "results/gbm_lgg_5v5/filter-*/filtered.h5ad"), backed="r")
+    a = ad.read_h5ad(_one(work, "results-my/gbm_lgg_5v5/filter-*/filtered.h5ad"), backed="r")
     assert a.var.loc["A1BG|1", "symbol"] == "A1BG" and a.var.loc["A1BG|1", "entrez_id"] == "1"
-    summary = pd.read_csv(_one(work, "results/gbm_lgg_5v5/deg-*/summary.tsv"), sep="\t", index_col=0)["value"]
+    summary = pd.read_csv(_one(work, "results-my/gbm_lgg_5v5/deg-*/summary.tsv"), sep="\t", index_col=0)["value"]
     assert summary["group_a"] == "TCGA-GBM" and summary["n_tumour"] == "5" and summary["n_normal"] == "5"
     assert "0.00794" in summary["warning"] and "no gene can pass" in summary["warning"]
     assert int(summary["deg_both"]) == 0
-    degs = pd.read_csv(_one(work, "results/gbm_lgg_5v5/deg-*/degs.tsv"), sep="\t")
+    degs = pd.read_csv(_one(work, "results-my/gbm_lgg_5v5/deg-*/degs.tsv"), sep="\t")
     assert degs["log2fc"].abs().max() < float("inf")  # pseudo-count where a group mean is 0
-    log = _one(work, "logs/gbm_lgg_5v5/deg-*.log").read_text()
+    log = _one(work, "results-my/logs/gbm_lgg_5v5/deg-*.log").read_text()
     assert "WARNING" in log and "smallest p-value this design allows" in log
 
 
 def test_small_generator_experiments_are_flagged(cohorts):
     work, _, _ = cohorts
     for ds in ("my_cohort", "gbm_lgg_5v5"):
-        table = pd.read_csv(_one(work, f"results/{ds}/generate-*/compare-*/comparison_table.tsv"), sep="\t")
+        table = pd.read_csv(_one(work, f"results-my/{ds}/generate-*/compare-*/comparison_table.tsv"), sep="\t")
         warning = table.loc[table["model"] == "(warning)", "gamma"]
         assert len(warning) == 1 and "too small to rank models" in warning.iloc[0], ds
-    manifest = json.loads((work / "results/pipeline_info/manifest.json").read_text())
+    manifest = json.loads((work / "results-my/pipeline_info/manifest.json").read_text())
     assert manifest["config"]["datasets"]["gbm_lgg_5v5"]["gene_id_type"] == "symbol_entrez"
 
 
@@ -132,6 +132,7 @@ def test_one_cohorts_deg_setting_reruns_nothing_of_the_other(cohorts):
     work, path, _ = cohorts
     cfg = yaml.safe_load(path.read_text())
     cfg["datasets"]["gbm_lgg_5v5"]["deg"]["alpha"] = 0.1
+    cfg["results_dir"] = "results-my"  # the first run's folder (by default a config writes results-<its name>)
     changed = work / "changed.yaml"
     changed.write_text(yaml.safe_dump(cfg))
     out = _ok(snakemake(work, "-n", "--configfile", changed))

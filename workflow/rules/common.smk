@@ -3,14 +3,30 @@
 # (gexflow.code_inputs), the report-entry helper and the target list.
 # Only light imports here: every snakemake call, a no-op rerun included, runs this.
 import sys
+import warnings
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 
+# Snakemake's default disk_mb (from input.size_mb) cannot be awaited while `--report` builds its
+# DAG; Snakemake falls back to a placeholder and Python warns once per job. Nothing is lost.
+warnings.filterwarnings(
+    "ignore",
+    message="coroutine 'InputFiles._predicated_size_files",
+    category=RuntimeWarning,
+)
+warnings.filterwarnings("ignore", message="Enable tracemalloc", category=RuntimeWarning)
 # Lets `--sdm conda` runs (gexflow not pip-installed in the base env) import the library.
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from gexflow.code_inputs import rule_code
-from gexflow.config import check_config_files, merge_order, name_origin, validate_config
+from gexflow.config import (
+    check_config_files,
+    merge_order,
+    name_origin,
+    scope_user_config,
+    validate_config,
+)
 from gexflow.errors import InputError
 from gexflow.models.registry import CEILING, MODELS, factory_module
 from gexflow.paths import Paths, check_dir, check_hash
@@ -31,13 +47,17 @@ CONFIG_NAME = ", ".join(CONFIG_FILES) or "config"
 # schema's defaults are filled and every cross-field and per-model check runs.
 try:
     check_config_files(CONFIG_FILES)
+    for note in scope_user_config(config, CONFIG_FILES):
+        logger.info(f"gexflow: {note}")
     validate_config(config, CONFIG_NAME)
 except InputError as e:
     raise WorkflowError(str(name_origin(e, merge_order(CONFIG_FILES)))) from None
 
 PATHS = Paths(config, CONFIG_NAME)
-# Where every stage writes (logs go to logs/, run-independent caches to .cache/).
+# Where every stage writes, and its logs (logs/ for results/, else <results_dir>/logs);
+# run-independent caches go to .cache/.
 RESULTS = PATHS.results
+LOGS = PATHS.logs
 DATASETS = config["datasets"]
 GENERATE, INFER, EMBED = PATHS.generate, PATHS.infer, PATHS.embed
 SCRIPTS = Path(workflow.basedir) / "scripts"
@@ -75,8 +95,8 @@ def files(directory, **names):
 
 
 def log_of(directory):
-    """The log of the job writing `directory` (a results path pattern): the same path under logs/."""
-    return f"logs/{Path(directory).relative_to(RESULTS)}.log"
+    """The log of the job writing `directory` (a results path pattern): the same path under LOGS."""
+    return f"{LOGS}/{Path(directory).relative_to(RESULTS)}.log"
 
 
 def benchmark_of(directory):

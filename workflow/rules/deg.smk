@@ -33,7 +33,7 @@ rule call_degs:
             figure="volcano plot",
         ),
     log:
-        "logs/{dataset}/deg-{deg_hash}.log",
+        f"{LOGS}/{{dataset}}/deg-{{deg_hash}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/{{dataset}}/deg-{{deg_hash}}.tsv"
     conda:

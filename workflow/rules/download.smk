@@ -12,7 +12,7 @@ rule stage_embedded_bulk:
         expression=f"{RESULTS}/{{dataset}}/download-embedded-{{download_hash}}/expression.tsv.gz",
         samples=f"{RESULTS}/{{dataset}}/download-embedded-{{download_hash}}/samples.tsv",
     log:
-        "logs/{dataset}/download-embedded-{download_hash}.log",
+        f"{LOGS}/{{dataset}}/download-embedded-{{download_hash}}.log",
     conda:
         "../../envs/download.yaml"
     resources:
@@ -31,7 +31,7 @@ rule stage_embedded_single_cell:
     output:
         matrix=f"{RESULTS}/{{dataset}}/download-embedded-{{download_hash}}/matrix.h5ad",
     log:
-        "logs/{dataset}/download-embedded-{download_hash}.log",
+        f"{LOGS}/{{dataset}}/download-embedded-{{download_hash}}.log",
     conda:
         "../../envs/download.yaml"
     resources:
@@ -60,7 +60,7 @@ rule download_dataset:
         expression=f"{RESULTS}/{{dataset}}/download-{{source}}-{{download_hash}}/expression.tsv.gz",
         samples=f"{RESULTS}/{{dataset}}/download-{{source}}-{{download_hash}}/samples.tsv",
     log:
-        "logs/{dataset}/download-{source}-{download_hash}.log",
+        f"{LOGS}/{{dataset}}/download-{{source}}-{{download_hash}}.log",
     conda:
         "../../envs/download.yaml"
     resources:
@@ -83,7 +83,7 @@ rule stage_embedded_references:
         kegg=f"{RESULTS}/references/download-embedded-{{references_hash}}/kegg_pathways.tsv",
         l1000=f"{RESULTS}/references/download-embedded-{{references_hash}}/l1000_landmarks.tsv",
     log:
-        "logs/references/download-embedded-{references_hash}.log",
+        f"{LOGS}/references/download-embedded-{{references_hash}}.log",
     conda:
         "../../envs/download.yaml"
     resources:
@@ -102,7 +102,7 @@ rule download_kegg:
     output:
         kegg=f"{RESULTS}/references/download-remote-{{references_hash}}/kegg_pathways.tsv",
     log:
-        "logs/references/download-kegg-{references_hash}.log",
+        f"{LOGS}/references/download-kegg-{{references_hash}}.log",
     conda:
         "../../envs/download.yaml"
     resources:
@@ -120,7 +120,7 @@ rule download_l1000:
     output:
         l1000=f"{RESULTS}/references/download-remote-{{references_hash}}/l1000_landmarks.tsv",
     log:
-        "logs/references/download-l1000-{references_hash}.log",
+        f"{LOGS}/references/download-l1000-{{references_hash}}.log",
     conda:
         "../../envs/download.yaml"
     resources:

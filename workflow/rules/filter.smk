@@ -27,7 +27,7 @@ rule filter_normalise:
             figure="filter QC",
         ),
     log:
-        "logs/{dataset}/filter-{filter_hash}.log",
+        f"{LOGS}/{{dataset}}/filter-{{filter_hash}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/{{dataset}}/filter-{{filter_hash}}.tsv"
     conda:

@@ -15,7 +15,7 @@ rule write_manifest:
             file="run manifest",
         ),
     log:
-        "logs/pipeline_info/manifest.log",
+        f"{LOGS}/pipeline_info/manifest.log",
     conda:
         "../../envs/report.yaml"
     resources:

@@ -27,7 +27,7 @@ rule select_genes:
             file="coverage",
         ),
     log:
-        "logs/{dataset}/select-{selection}-{select_hash}.log",
+        f"{LOGS}/{{dataset}}/select-{{selection}}-{{select_hash}}.log",
     conda:
         "../../envs/deg.yaml"
     resources:

@@ -11,7 +11,7 @@ rule split_samples:
     output:
         split=f"{RESULTS}/{{dataset}}/split-{{split_hash}}/split.tsv",
     log:
-        "logs/{dataset}/split-{split_hash}.log",
+        f"{LOGS}/{{dataset}}/split-{{split_hash}}.log",
     conda:
         "../../envs/generate.yaml"
     resources:
