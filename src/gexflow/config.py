@@ -18,6 +18,7 @@ import functools
 import hashlib
 import itertools
 import json
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -499,6 +500,10 @@ def check_datasets(config: dict, config_file: str = "config") -> None:
                 if not Path(ds[key]).exists():
                     raise InputError(config_file, f"{where}.{key}", f"file '{ds[key]}' does not exist",
                                      "fix the path, or restore resources/ from git")
+                kind = special_file(ds[key])
+                if kind:  # a FIFO would hang the staging job, a directory fail in it
+                    raise InputError(config_file, f"{where}.{key}", f"'{ds[key]}' is {kind}, not a regular file",
+                                     "give the path of the file itself (a TSV, .gz allowed)")
         elif ds["source"] == "geo" and not ds.get("soft"):
             raise InputError(config_file, f"{where}.soft", "required for `source: geo`",
                              "give the GEO SOFT file: a local path or its public URL (GDS or GSE family)")
@@ -856,6 +861,23 @@ def _check_select_sets(sets: dict, config_file: str) -> None:
 
     for name in sets:
         visit(name, [])
+
+
+def special_file(path) -> str | None:
+    """What a path is when it is not a regular file ('a directory', 'a FIFO (named pipe)', ...),
+    else None. Checked before anything opens it: reading a FIFO blocks for ever."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    for test, what in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                       (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return what
+    return None
 
 
 def needed_sets(config: dict) -> set[str]:

@@ -46,11 +46,40 @@ def to_log2p1(X: np.ndarray, scale: str, *, log_offset: float | None = None, fil
     return X.copy()
 
 
-def check_nonnegative(X: np.ndarray, file, scale: str) -> None:
+def check_nonnegative(X: np.ndarray, file, scale: str, genes=None, samples=None) -> None:
     if (X < 0).any():
         n = int((X < 0).sum())
-        raise InputError(file, "scale", f"{n} negative values, impossible on scale '{scale}'",
+        i, j = (int(v[0]) for v in np.nonzero(X < 0))
+        where = f" (first {X[i, j]:g} at gene {genes[j]}, sample {samples[i]})" if genes is not None else ""
+        raise InputError(file, "scale", f"{n} negative values, impossible on scale '{scale}'{where}",
                          "set the dataset's `scale` to the log scale the values are on (e.g. log2p1 or log2_offset)")
+
+
+# A log2 expression above this would be over a billion on the linear scale: the values are not logged.
+LOG2_MAX = 30.0
+
+
+def check_scale_plausible(X: np.ndarray, scale: str, file, genes=None, samples=None) -> None:
+    """Values that contradict the declared scale, refused with the likely right one (the
+    dataset's `scale_check: false` skips this): a log scale with values above LOG2_MAX, or a
+    linear / count matrix whose values all lie at or below it (already logged)."""
+    finite = X[np.isfinite(X)]
+    if finite.size == 0:
+        return
+    top = float(finite.max())
+    if scale in ("log2p1", "log2_offset", "log2") and top > LOG2_MAX:
+        i, j = np.unravel_index(int(np.nanargmax(np.where(np.isfinite(X), X, -np.inf))), X.shape)
+        integers = bool(np.all(finite == np.round(finite)))
+        likely = "counts" if integers else "linear"
+        where = f" at gene {genes[j]}, sample {samples[i]}" if genes is not None else ""
+        raise InputError(file, "scale", f"values reach {top:g}{where}, far above what a log2 expression can be "
+                         f"(<= {LOG2_MAX:g}) on the declared scale '{scale}': they look {likely}",
+                         f"set the dataset's `scale: {likely}`, or `scale_check: false` if '{scale}' is right")
+    if scale in ("linear", "counts") and top <= LOG2_MAX and finite.size >= 100:
+        raise InputError(file, "scale", f"every value is at most {top:g}: on the declared scale '{scale}' that "
+                         "is a matrix of near-zero expression; the values look already log-transformed",
+                         "set the dataset's `scale` to the log scale they are on (log2p1, log2_offset with "
+                         "log_offset, or log_unknown), or `scale_check: false` if they really are linear")
 
 
 def library_size_filter(counts: np.ndarray, min_library_size: float) -> np.ndarray:
@@ -68,16 +97,21 @@ def expressed_genes(log2x: np.ndarray, min_expression: float, min_fraction: floa
     return (log2x >= min_expression).mean(axis=0) >= min_fraction
 
 
-def normalise_bulk(X: np.ndarray, scale: str, params: dict, *, log_offset=None, file="matrix"):
-    """Scale conversion + filters for bulk data.
+def normalise_bulk(X: np.ndarray, scale: str, params: dict, *, log_offset=None, file="matrix", scale_check=True,
+                   gene_ids=None, sample_ids=None):
+    """Scale conversion + filters for bulk data (the declared scale checked first, see
+    check_scale_plausible; `gene_ids` / `sample_ids` name the cell a message points at).
 
     Returns (log2(x+1) of the kept samples, all genes; sample mask; gene mask; steps): the caller
     keeps `L[:, genes]` and can still plot the genes the filter dropped.
     """
     steps = [FilterStep("input", *X.shape)]
     samples = np.ones(X.shape[0], dtype=bool)
+    if scale in ("counts", "linear"):
+        check_nonnegative(X, file, scale, gene_ids, sample_ids)
+    if scale_check:
+        check_scale_plausible(X, scale, file, gene_ids, sample_ids)
     if scale == "counts":
-        check_nonnegative(X, file, scale)
         samples = library_size_filter(X, params["min_library_size"])
         steps.append(FilterStep("library_size", int(samples.sum()), X.shape[1],
                                 f"total count >= {params['min_library_size']:g}"))

@@ -233,7 +233,13 @@ def open_text(path):
     """A text handle of a plain or gzipped file (by its magic bytes, not its name)."""
     with open(path, "rb") as fh:
         magic = fh.read(2)
-    return gzip.open(path, "rt", encoding="utf-8") if magic == b"\x1f\x8b" else open(path, encoding="utf-8")
+    # utf-8-sig: a byte-order mark (Excel's "UTF-8 CSV") is dropped, not glued to the first header
+    return gzip.open(path, "rt", encoding="utf-8-sig") if magic == b"\x1f\x8b" else open(path, encoding="utf-8-sig")
+
+
+# pandas' default missing-value markers, kept for the value columns of a matrix
+DEFAULT_NA = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>",
+              "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
 
 
 def read_table(path, what: str, fix: str, **kwargs) -> pd.DataFrame:
@@ -243,7 +249,7 @@ def read_table(path, what: str, fix: str, **kwargs) -> pd.DataFrame:
     kwargs.setdefault("sep", "\t")
     try:
         with open_text(path) as fh:
-            return pd.read_csv(fh, **kwargs)
+            table = pd.read_csv(fh, **kwargs)
     except FileNotFoundError:
         raise InputError(path, "(whole file)", "does not exist", fix) from None
     except pd.errors.EmptyDataError:
@@ -256,13 +262,20 @@ def read_table(path, what: str, fix: str, **kwargs) -> pd.DataFrame:
                          "save it as UTF-8 tab-separated text") from None
     except (OSError, pd.errors.ParserError) as e:
         raise InputError(path, "(whole file)", f"cannot be read as a table ({type(e).__name__}: {e})", fix) from None
+    if kwargs["sep"] == "\t" and table.shape[1] == 1:
+        # one column whose header holds commas or semicolons: a CSV given where a TSV is expected
+        for sep, name in ((",", "comma"), (";", "semicolon")):
+            if str(table.columns[0]).count(sep) >= 1:
+                raise InputError(path, "(whole file)", f"looks {name}-separated: its header has no tab but "
+                                 f"{str(table.columns[0]).count(sep)} {name}s", f"save it tab-separated (TSV): {fix}")
+    return table
 
 
 def header_fields(path, sep: str = "\t") -> list[str]:
     """The first line's fields, read before pandas renames duplicates ('x' -> 'x.1')."""
     try:
         with open_text(path) as fh:
-            return fh.readline().rstrip("\r\n").split(sep)
+            return fh.readline().rstrip("\r\n").split(sep)  # open_text drops a BOM
     except (OSError, EOFError, UnicodeDecodeError, zlib.error):
         return []  # read_table reports it
 
@@ -276,9 +289,12 @@ def read_expression_table(path, gene_id_column: str, annotation_columns: list[st
     listed once per Ensembl id) are collapsed to the first, and differing duplicates still fail.
     With `missing="drop_genes"`, genes with any missing value are dropped (and counted in the log).
     """
-    raw = read_table(path, "expression matrix", "point the dataset's `matrix` at a genes x samples TSV "
-                     "(optionally .gz)", low_memory=False)
     header = header_fields(path)
+    # gene ids and annotations are text: "NA", "NULL" or "None" is a gene name, not a missing value
+    text_cols = [c for c in (gene_id_column, *annotation_columns) if c in header]
+    raw = read_table(path, "expression matrix", "point the dataset's `matrix` at a genes x samples TSV "
+                     "(optionally .gz)", low_memory=False, dtype={c: str for c in text_cols},
+                     keep_default_na=False, na_values={c: DEFAULT_NA for c in header if c not in text_cols})
     dup_cols = sorted({c for c in header if header.count(c) > 1})
     if dup_cols:
         raise InputError(path, dup_cols[0], f"{len(dup_cols)} column names appear more than once in the header "
@@ -292,6 +308,11 @@ def read_expression_table(path, gene_id_column: str, annotation_columns: list[st
     if missing_ann:
         raise InputError(path, missing_ann[0], "annotation column not found",
                          "remove it from the dataset's `annotation_columns` or fix its spelling")
+    raw[gene_id_column] = raw[gene_id_column].str.strip()
+    empty = raw.index[raw[gene_id_column].isin(["", "nan"]) | raw[gene_id_column].isna()]
+    if len(empty):
+        raise InputError(path, gene_id_column, f"{len(empty)} rows have no gene id (first at data row {empty[0] + 1})",
+                         "fill in the gene id of every row, or remove those rows")
     ids = raw[gene_id_column].astype(str)
     if duplicates == "drop_identical":
         value_cols = [c for c in raw.columns if c not in (gene_id_column, *annotation_columns)]
@@ -305,6 +326,12 @@ def read_expression_table(path, gene_id_column: str, annotation_columns: list[st
     if len(dup):
         raise InputError(path, gene_id_column, f"{len(dup)} duplicate gene ids (e.g. {', '.join(map(str, dup[:5]))})",
                          "make gene ids unique (aggregate or drop duplicated rows) before running gexflow")
+    folded = ids.str.casefold()
+    case_dup = ids[folded.duplicated(keep=False)]
+    if len(case_dup):
+        raise InputError(path, gene_id_column, f"{folded[case_dup.index].nunique()} gene ids differ only in case "
+                         f"(e.g. {', '.join(case_dup.head(4))})", "keep one row per gene (symbols are case-sensitive "
+                         "only by accident: A1BG and a1bg are one gene)")
     ann = raw[[gene_id_column, *annotation_columns]].copy()
     ann.index = pd.Index(ids, name="gene_id")
     values = raw.drop(columns=[gene_id_column, *annotation_columns])
@@ -351,6 +378,15 @@ def read_sample_sheet(path, sample_id_column: str, required: list[str], matrix_s
     if dup_cols:
         raise InputError(path, dup_cols[0], f"{len(dup_cols)} column names appear more than once in the header",
                          "give every column a unique name")
+    if sheet.empty:
+        raise InputError(path, "(rows)", f"has a header but no sample rows ({len(sheet.columns)} columns)",
+                         "use the complete sample sheet, one row per sample")
+    # surrounding whitespace (spaces, tabs, no-break spaces) is never part of a label or an id
+    stripped = sheet.apply(lambda c: c.str.strip() if c.notna().any() else c)
+    changed = int((stripped.fillna("") != sheet.fillna("")).to_numpy().sum())
+    if changed:
+        log.info("%s: stripped surrounding whitespace from %d cells", path, changed)
+    sheet = stripped.replace("", np.nan)
     for kind, rules in (("include", include or {}), ("exclude", exclude or {})):
         for col, values in rules.items():
             if col not in sheet.columns:

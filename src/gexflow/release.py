@@ -53,10 +53,10 @@ def choose_model(cards: list[dict], models: list[str], metric: str, maximise: bo
 
 def holdout_split(strata, groups, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(refit rows, holdout rows): about `fraction` of the patients held out, stratified by class."""
-    from gexflow.splits import _carve
+    from gexflow.splits import carve_fraction
 
     strata, groups = np.asarray(strata).astype(str), np.asarray(groups).astype(str)
-    rest, holdout = _carve(np.arange(len(strata)), strata, groups, fraction, seed)
+    rest, holdout = carve_fraction(np.arange(len(strata)), strata, groups, fraction, seed)
     return np.sort(rest), np.sort(holdout)
 
 

@@ -49,6 +49,21 @@ def validate_sheet(sheet: pd.DataFrame, ds: dict, sheet_file) -> None:
             raise InputError(sheet_file, col, "numerical covariate is not a number for sample "
                              f"{bad[0]} ('{sheet.loc[bad[0], col]}')",
                              "fill in a number, drop the sample, or list the column under `categorical_covariates`")
+        infinite = sheet.index[~np.isfinite(values.to_numpy(dtype=np.float64))]
+        if len(infinite):
+            raise InputError(sheet_file, col, f"numerical covariate is not finite for {len(infinite)} samples "
+                             f"(first {infinite[0]}: '{sheet.loc[infinite[0], col]}')",
+                             "fill in a finite number, or drop those samples (the dataset's `exclude`)")
+    for col in [c for c in (roles["condition"], *ds.get("categorical_covariates", [])) if c]:
+        levels = sheet[col].dropna().astype(str)
+        counts = levels.value_counts()
+        for variants in levels.groupby(levels.str.casefold()).unique():
+            if len(variants) > 1:  # 'Normal' beside 'normal': two classes of one label, or a typo
+                listed = ", ".join(f"'{v}' ({counts[v]} samples)" for v in sorted(variants))
+                fix = (f"map them to one level with the dataset's `condition_map` (e.g. {{{variants[0]}: "
+                       f"{variants[-1]}}}), or fix the sheet" if col == roles["condition"] else
+                       "write them the same way in the sheet, or drop the rows (the dataset's `exclude`)")
+                raise InputError(sheet_file, col, f"levels that differ only in case: {listed}", fix)
 
 
 def sheet_obs(sheet: pd.DataFrame, ds: dict) -> pd.DataFrame:

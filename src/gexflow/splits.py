@@ -31,6 +31,12 @@ def _carve(idx: np.ndarray, strata, groups, n_splits: int, seed: int) -> tuple[n
     return idx[rest], idx[part]
 
 
+def carve_fraction(idx: np.ndarray, strata, groups, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split `idx` into (rest, part) with about `fraction` of the groups in `part`, stratified
+    (the release's privacy holdout)."""
+    return _carve(idx, strata, groups, max(2, int(round(1 / fraction))), seed)
+
+
 def k_folds(strata, groups, *, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """K (train, held-out) folds, stratified by condition and grouped by patient."""
     strata, groups = np.asarray(strata).astype(str), np.asarray(groups).astype(str)

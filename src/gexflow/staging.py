@@ -53,6 +53,11 @@ def check_gzip_stream(path) -> None:
 def stage_file(src, dest, sums_file, compress: bool = False) -> None:
     """Verify `src` and copy it to `dest`: gzip-compressed when `compress` (the matrix), plain
     otherwise (a gzipped sample sheet is decompressed); a gzip source is read to its end first."""
+    from gexflow.config import special_file
+
+    kind = special_file(src)
+    if kind:  # refused before opening: a FIFO would block for ever
+        raise InputError(src, "(whole file)", f"is {kind}, not a regular file", "give the path of the file itself")
     verify_shipped(src, sums_file)
     src_gz = is_gzip(src)
     if src_gz:

@@ -77,7 +77,8 @@ def _filter_bulk(inputs, ds, params):
         log.info("%s: %d matrix samples are not in the sample sheet and are left out", matrix_file, len(extra))
     X = X.loc[sheet.index]
     L, keep_samples, keep_genes, steps = filtering.normalise_bulk(
-        X.to_numpy(), ds["scale"], params, log_offset=ds.get("log_offset"), file=matrix_file)
+        X.to_numpy(), ds["scale"], params, log_offset=ds.get("log_offset"), file=matrix_file,
+        scale_check=ds.get("scale_check", True), gene_ids=list(X.columns), sample_ids=list(X.index))
     means = L.mean(axis=0)
     obs = sheets.sheet_obs(sheet[keep_samples], ds)
     var = identifiers.gene_table(genes[keep_genes], ds, inputs["entrez_map"], mapping)
