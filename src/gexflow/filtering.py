@@ -118,6 +118,8 @@ def normalise_bulk(X: np.ndarray, scale: str, params: dict, *, log_offset=None, 
         if not samples.any():
             raise InputError(file, "filter.min_library_size", "no sample reaches the minimum library size",
                              "lower `filter.min_library_size` or check the `scale` is really `counts`")
+        check_loss(X.shape[0], int(samples.sum()), params, file, "filter.min_library_size", "samples",
+                   "the library-size filter", "lower `filter.min_library_size`, check the `scale` is really counts")
         L = np.log2(cpm(X[samples]) + 1.0)
     else:
         if scale == "log_unknown":
@@ -133,7 +135,20 @@ def normalise_bulk(X: np.ndarray, scale: str, params: dict, *, log_offset=None, 
                          f"in >= {params['min_fraction']:.0%} of samples, "
                          "so the matrix is empty after filtering",
                          "lower `filter.min_expression` or `filter.min_fraction`, or check the dataset's `scale`")
+    check_loss(X.shape[1], int(genes.sum()), params, file, "filter.min_expression", "genes",
+               "the low-expression filter", "check the dataset's `scale` (centred or unknown log values need their "
+               "own threshold), or lower `filter.min_expression` / `filter.min_fraction`")
     return L, samples, genes, steps
+
+
+def check_loss(before: int, after: int, params: dict, file, field: str, what: str, step: str, fix: str) -> None:
+    """Stop when one filter step removes more than `filter.max_loss` of the genes or samples: a
+    wrong scale or threshold, not a result (a user who means it raises max_loss)."""
+    limit = params.get("max_loss", 0.5)
+    if before and (before - after) / before > limit:
+        raise InputError(file, field, f"{step} would remove {before - after} of {before} {what} "
+                         f"({(before - after) / before:.0%}, more than filter.max_loss {limit:g})",
+                         f"{fix}; or set `filter.max_loss` (up to 1) to accept it")
 
 
 # --- z-scoring (the WGAN-GP paper: Z = (X - mu_j) / sigma_j, population SD) ------------------

@@ -142,7 +142,7 @@ class Paths:
         if d["kind"] == "single_cell":
             settings = dict(f["single_cell"])
         else:
-            settings = {k: f[k] for k in ("min_expression", "min_fraction", "min_library_size")}
+            settings = {k: f[k] for k in ("min_expression", "min_fraction", "min_library_size", "max_loss")}
             settings.update(d.get("filter", {}))
         return {"dataset": {k: v for k, v in sorted(d.items()) if k not in FILTER_SKIP}, "filter": settings}
 
