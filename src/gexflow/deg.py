@@ -250,37 +250,97 @@ def welch_t(tumour: np.ndarray, normal: np.ndarray, paired: bool = False) -> Tes
 
 
 def smallest_p(design_kind: str, n_a: int, n_b: int, method: str = "wilcoxon") -> float | None:
-    """The smallest two-sided p-value the exact rank test can give for this design (no ties):
-    2 / C(n_a + n_b, n_a) for the rank-sum test (exact when both groups have <= 8 samples, as in
-    scipy), 2 / 2^n for the signed-rank test on n pairs (exact when n <= 50). None where the test
-    is asymptotic or parametric and has no such floor."""
+    """The smallest two-sided p-value the rank test gives this design on untied data, as this module
+    computes it (scipy's per-gene `method="auto"`): 2 / 2^n for the exact signed-rank test on n pairs
+    (n <= 50; the permutation branch cannot go lower), 2 / C(n_a + n_b, n_a) for the exact rank-sum
+    test (either group <= 8 samples), else the normal approximation at the most extreme statistic
+    (all differences of one sign / complete separation). None for the t-tests and DESeq2, which
+    have no such floor."""
     from math import comb
 
     if method != "wilcoxon":
         return None
     if design_kind == "paired":
-        return min(1.0, 2.0 / 2 ** n_a) if n_a <= 50 else None
-    return min(1.0, 2.0 / comb(n_a + n_b, n_a)) if max(n_a, n_b) <= 8 else None
+        if n_a <= WILCOXON_EXACT_MAX_N:
+            return min(1.0, 2.0 / 2 ** n_a)
+        return _signed_rank_normal_floor(n_a, tie_term=0.0)
+    if min(n_a, n_b) <= MWU_EXACT_MAX_MIN_N:
+        return min(1.0, 2.0 / comb(n_a + n_b, n_a))
+    return _rank_sum_normal_floor(n_a, n_b, tie_term=0.0)
+
+
+def smallest_p_with_ties(design_kind: str, n_a: int, n_b: int, method: str = "wilcoxon") -> float | None:
+    """The smallest p-value any gene can get in this design, ties included: tied genes get the
+    tie-corrected normal approximation, whose variance shrinks with the ties, so at the extreme
+    statistic (every value of each group tied, complete separation; or all n differences equal)
+    it can fall below the untied floor (5 v 5: 0.0040 vs 2/252 = 0.0079). The smaller of the two."""
+    untied = smallest_p(design_kind, n_a, n_b, method)
+    if untied is None:
+        return None
+    if design_kind == "paired":
+        if n_a <= WILCOXON_PERMUTATION_MAX_N:  # tied genes take the permutation test: floor 2 / 2^n
+            return untied
+        return min(untied, _signed_rank_normal_floor(n_a, tie_term=float(n_a ** 3 - n_a)))
+    return min(untied, _rank_sum_normal_floor(n_a, n_b, tie_term=float(n_a ** 3 - n_a + n_b ** 3 - n_b)))
+
+
+def _signed_rank_normal_floor(n: int, tie_term: float) -> float:
+    """wilcoxon_signed_rank's normal approximation at r+ = n(n+1)/2 (all differences positive)."""
+    mn = n * (n + 1.0) * 0.25
+    se = np.sqrt((n * (n + 1.0) * (2.0 * n + 1.0) - tie_term / 2) / 24)
+    return float(2 * ndtr(-(2 * mn - mn) / se))
+
+
+def _rank_sum_normal_floor(n1: int, n2: int, tie_term: float) -> float:
+    """mann_whitney_u's normal approximation at U = n1 * n2 (complete separation)."""
+    n = n1 + n2
+    s = np.sqrt(n1 * n2 / 12 * ((n + 1) - tie_term / (n * (n - 1))))
+    return float(min(1.0, 2 * ndtr(-(n1 * n2 - n1 * n2 / 2 - 0.5) / s)))
+
+
+# Why a sample of the dataset is not in the test: code -> wording. Each unused sample counts once,
+# under the first reason that applies in this order.
+UNUSED_REASONS = {
+    "missing_label": "no label in the contrast column",
+    "not_in_contrast": "label not in the contrast",
+    "no_patient_id": "no patient id, so no pair",
+    "no_matched_pair": "no matched sample of the other group",
+    "extra_sample_of_patient": "another sample of the same patient and group is used",
+}
 
 
 @dataclass
 class Design:
     kind: str  # "paired" or "unpaired"
-    tumour: np.ndarray  # row indices into the sample axis
-    normal: np.ndarray
+    tumour: np.ndarray  # row indices into the sample axis: group a (the first contrast group)
+    normal: np.ndarray  # group b
     n_pairs: int
     note: str
+    group_a: str = "tumour"  # the contrast's labels
+    group_b: str = "normal"
+    unused: pd.DataFrame | None = None  # one row per (label, reason): label, side, reason, n
+    n_samples: int | None = None  # samples in the dataset
+
+
+def _unused_table(rows) -> pd.DataFrame:
+    t = pd.DataFrame(rows, columns=["label", "side", "reason", "n"])
+    return t[t["n"] > 0].reset_index(drop=True)
 
 
 def choose_design(obs: pd.DataFrame, *, condition_column: str, patient_column: str | None, tumour_label: str,
                   normal_label: str, design: str, min_pairs: int, min_samples_per_group: int, file="matrix") -> Design:
     """Paired when each patient contributes one tumour and one normal sample (and enough such
-    patients exist, for `design: auto`), else unpaired on all tumour vs all normal samples."""
+    patients exist, for `design: auto`), else unpaired on all tumour vs all normal samples.
+    `tumour_label` / `normal_label` are the contrast's two groups (a, b), whatever they are. Every
+    sample left out is counted by reason in `Design.unused` (UNUSED_REASONS)."""
     if condition_column not in obs.columns:
         raise InputError(file, f"obs.{condition_column}", "condition column not found",
                          "set the dataset's `condition_column` to the column holding tumour/normal labels")
-    cond = obs[condition_column].astype(str).to_numpy()
-    t_idx, n_idx = np.flatnonzero(cond == tumour_label), np.flatnonzero(cond == normal_label)
+    raw = obs[condition_column]
+    missing = (raw.isna() | (raw.astype(str).str.strip() == "")).to_numpy()
+    cond = raw.astype(str).to_numpy()
+    t_idx = np.flatnonzero((cond == tumour_label) & ~missing)
+    n_idx = np.flatnonzero((cond == normal_label) & ~missing)
     for label, idx in ((tumour_label, t_idx), (normal_label, n_idx)):
         if len(idx) < min_samples_per_group:
             found = ", ".join(f"{k} ({v})" for k, v in pd.Series(cond).value_counts().items())
@@ -289,25 +349,66 @@ def choose_design(obs: pd.DataFrame, *, condition_column: str, patient_column: s
                              f"DEG calling needs at least {min_samples_per_group} per group",
                              "set `deg.tumour_label` / `deg.normal_label` to the labels in the data, "
                              "or lower `deg.min_samples_per_group`")
+    other = ~missing & (cond != tumour_label) & (cond != normal_label)
+    unused = [(None, "other", "missing_label", int(missing.sum()))]
+    unused += [(str(k), "other", "not_in_contrast", int(v)) for k, v in pd.Series(cond[other]).value_counts().items()]
     pairs_t, pairs_n = [], []
+    pair_unused = []
     if patient_column and patient_column in obs.columns:
-        patients = obs[patient_column].astype(str).to_numpy()
-        t_by_patient = pd.Series(t_idx, index=patients[t_idx]).groupby(level=0).first()
-        n_by_patient = pd.Series(n_idx, index=patients[n_idx]).groupby(level=0).first()
+        pid = obs[patient_column]
+        no_id = (pid.isna() | (pid.astype(str).str.strip() == "")).to_numpy()
+        patients = pid.astype(str).to_numpy()
+        t_ok, n_ok = t_idx[~no_id[t_idx]], n_idx[~no_id[n_idx]]
+        t_by_patient = pd.Series(t_ok, index=patients[t_ok]).groupby(level=0).first()
+        n_by_patient = pd.Series(n_ok, index=patients[n_ok]).groupby(level=0).first()
         common = t_by_patient.index.intersection(n_by_patient.index).sort_values()
         pairs_t, pairs_n = t_by_patient[common].to_numpy(), n_by_patient[common].to_numpy()
+        for label, side, idx, ok in ((tumour_label, "group_a", t_idx, t_ok), (normal_label, "group_b", n_idx, n_ok)):
+            in_pair = np.isin(patients[ok], common)
+            pair_unused += [(label, side, "no_patient_id", len(idx) - len(ok)),
+                            (label, side, "no_matched_pair", int((~in_pair).sum())),
+                            (label, side, "extra_sample_of_patient", int(in_pair.sum()) - len(common))]
     n_pairs = len(pairs_t)
     if design == "paired" and n_pairs < min_pairs:
         raise InputError(file, f"obs.{patient_column}",
                          f"only {n_pairs} patients have both a tumour and a normal sample "
                          f"(`deg.design: paired` needs >= {min_pairs})",
                          "set `deg.design: unpaired` or `auto`, or check the dataset's `patient_column`")
+    n_all = len(obs)
     if design == "paired" or (design == "auto" and n_pairs >= min_pairs):
-        return Design("paired", np.asarray(pairs_t), np.asarray(pairs_n), n_pairs,
-                      f"paired Wilcoxon signed-rank on {n_pairs} tumour/normal pairs")
+        return Design("paired", np.asarray(pairs_t, dtype=np.int64), np.asarray(pairs_n, dtype=np.int64), n_pairs,
+                      f"paired Wilcoxon signed-rank on {n_pairs} {tumour_label}/{normal_label} pairs",
+                      tumour_label, normal_label, _unused_table(unused + pair_unused), n_all)
     why = "" if design == "unpaired" else f" (only {n_pairs} matched pairs, fewer than deg.min_pairs = {min_pairs})"
     return Design("unpaired", t_idx, n_idx, n_pairs,
-                  f"unpaired Wilcoxon rank-sum on {len(t_idx)} tumour vs {len(n_idx)} normal samples{why}")
+                  f"unpaired Wilcoxon rank-sum on {len(t_idx)} {tumour_label} vs {len(n_idx)} {normal_label} "
+                  f"samples{why}", tumour_label, normal_label, _unused_table(unused), n_all)
+
+
+def usage_summary(design: Design) -> tuple[list[tuple[str, object]], str]:
+    """Summary rows and one sentence on the samples used and unused: `samples_total`,
+    `samples_used`, `samples_unused`, then `unused_<side>_<reason>` per (group, reason) that
+    occurs (side: group_a, group_b, other), and `unused_detail`, the same in words."""
+    unused = design.unused if design.unused is not None else _unused_table([])
+    used = len(design.tumour) + len(design.normal)
+    n_unused = int(unused["n"].sum())
+    total = design.n_samples if design.n_samples is not None else used + n_unused
+    rows = [("samples_total", total), ("samples_used", used), ("samples_unused", n_unused)]
+    for (side, reason), n in unused.groupby(["side", "reason"], sort=False)["n"].sum().items():
+        rows.append((f"unused_{side}_{reason}", int(n)))
+    parts = []
+    for r in unused.itertuples():
+        what = "samples" if r.label is None else f"'{r.label}' samples"
+        if r.reason == "no_matched_pair":
+            other = design.group_b if r.side == "group_a" else design.group_a
+            parts.append(f"{r.n} {what} without a matched '{other}' sample")
+        else:
+            parts.append(f"{r.n} {what}: {UNUSED_REASONS[r.reason]}")
+    text = (f"{used} of {total} samples used ({len(design.tumour)} '{design.group_a}', {len(design.normal)} "
+            f"'{design.group_b}')")
+    text += "; unused: " + "; ".join(parts) if parts else "; none unused"
+    rows.append(("unused_detail", text))
+    return rows, text
 
 
 def call_degs(log2x: np.ndarray, var: pd.DataFrame, design: Design, *, alpha: float, correction: str,
@@ -344,10 +445,10 @@ def deg_table(var: pd.DataFrame, statistic, pvalue, test_method, fc, mean_t, mea
         "p_bh": p_bh,
         "test_method": test_method,
         "log2fc": fc,
-        "mean_tumour": mean_t,
-        "mean_normal": mean_n,
-        "n_tumour": len(design.tumour),
-        "n_normal": len(design.normal),
+        "mean_group_a": mean_t,  # the groups' names: Design.group_a / group_b, summary.tsv group_a / group_b
+        "mean_group_b": mean_n,
+        "n_group_a": len(design.tumour),
+        "n_group_b": len(design.normal),
     })
     table["deg_test"] = p_used <= alpha
     table["deg_fold_change"] = np.abs(fc) >= log2fc_threshold
@@ -382,13 +483,24 @@ def deseq2(counts: np.ndarray, var: pd.DataFrame, obs: pd.DataFrame, design: Des
     res = stats.results_df.reindex(counts_df.columns)
     p = res["pvalue"].to_numpy(dtype=np.float64)
     fc = res["log2FoldChange"].to_numpy(dtype=np.float64)
-    # DESeq2 gives NA for all-zero genes and for count outliers (Cook's distance): p = 1 here
-    method = np.where(np.isfinite(p), "deseq2_wald", "deseq2_na")
-    p = np.where(np.isfinite(p), p, 1.0)
+    # DESeq2 gives NA p for genes with all counts zero and for count outliers (Cook's distance, when
+    # not refitted); p = 1 here, and the reason in test_method. Independent filtering only sets padj
+    # to NA, and padj is not used: every method's p is adjusted below the same way.
+    na = ~np.isfinite(p)
+    reason = np.full(len(p), "deseq2_wald", dtype=object)
+    if na.any():
+        all_zero = ~np.asarray(dds.var["non_zero"], dtype=bool)
+        cooks = np.asarray(dds.cooks_outlier(), dtype=bool) if stats.cooks_filter else np.zeros(len(p), bool)
+        reason[na] = "deseq2_na_other"
+        reason[na & cooks] = "deseq2_na_cooks_outlier"
+        reason[na & all_zero] = "deseq2_na_all_zero"
+    method = reason
+    p = np.where(na, 1.0, p)
     fc = np.where(np.isfinite(fc), fc, 0.0)
     norm = dds.layers["normed_counts"] if "normed_counts" in dds.layers else counts_df.to_numpy()
     n_a = len(design.tumour)
-    return deg_table(var, res["stat"].fillna(0.0).to_numpy(), p, method, fc, norm[:n_a].mean(0), norm[n_a:].mean(0),
+    return deg_table(var, res["stat"].fillna(0.0).to_numpy(), p, method.astype(str), fc, norm[:n_a].mean(0),
+                     norm[n_a:].mean(0),
                      design, alpha=alpha, correction=correction, log2fc_threshold=log2fc_threshold)
 
 
@@ -401,23 +513,101 @@ def contrast_of(ds: dict, params: dict) -> tuple[str, str, str]:
     return ds.get("condition_column") or "condition", params["tumour_label"], params["normal_label"]
 
 
-def floor_warning(design, table: pd.DataFrame, params: dict) -> str | None:
-    """A warning when the design's smallest possible p-value keeps every gene above alpha after
-    correction (e.g. 5 vs 5 samples: 2/252 = 0.0079 for the exact rank-sum test)."""
+def is_tumour_normal(ds: dict, params: dict) -> bool:
+    """Whether the contrast is the dataset's tumour/normal labels (its condition column with
+    deg.tumour_label vs deg.normal_label); any other contrast (GBM vs LGG, B vs T lineage) is
+    written up with its own group names, never as tumour vs normal."""
+    column, a, b = contrast_of(ds, params)
+    return (column == (ds.get("condition_column") or "condition") and a == params["tumour_label"]
+            and b == params["normal_label"])
+
+
+def group_names(ds: dict, params: dict) -> tuple[str, str]:
+    """The two groups as the human-facing text names them: "tumour" / "normal" for the dataset's
+    tumour/normal contrast, else the contrast's own labels."""
+    _, a, b = contrast_of(ds, params)
+    return ("tumour", "normal") if is_tumour_normal(ds, params) else (a, b)
+
+
+def floor_check(design: Design, table: pd.DataFrame, params: dict) -> dict | None:
+    """Whether the design's smallest attainable p-value lets the chosen correction reach alpha over
+    the genes tested. None where the test has no floor (t-tests, DESeq2); else a dict with `floor`
+    (untied data), `floor_ties` (any gene), `best_adjusted` (that correction's smallest adjusted p
+    at the floor), `reachable`, and `message` (None when reachable).
+
+    Bonferroni over m genes: the best adjusted p is m * floor, whatever the data; it reaches alpha
+    iff m <= alpha / floor. BH: gene i of the sorted p's gets min over j >= i of m p_(j) / j; with
+    every p >= floor this is >= m * floor / k for the k genes at the floor, so a gene at the floor
+    alone gets m * floor (as Bonferroni), and BH reaches alpha only if at least
+    K = ceil(m * floor / alpha) genes reach p <= K * alpha / m (all m at the floor: floor itself).
+    Whether enough do is known from the data: BH is flagged when m * floor > alpha and no gene
+    passes, and when floor > alpha (nothing can pass, whatever the correction)."""
+    from math import ceil, log2
+    from math import floor as int_floor
+
+    method = params.get("method", "wilcoxon")
     n_a = design.n_pairs if design.kind == "paired" else len(design.tumour)
-    floor = smallest_p(design.kind, n_a, len(design.normal), params.get("method", "wilcoxon"))
-    if floor is None:
+    n_b = len(design.normal)
+    p_floor = smallest_p(design.kind, n_a, n_b, method)
+    if p_floor is None:
         return None
-    m = len(table)
-    if params["correction"] == "bonferroni":
-        best = min(1.0, floor * m)
-        how = f"Bonferroni over {m} genes: {best:.3g}"
-    else:  # BH: the k genes at the floor can reach floor * m / k at best
-        k = int((table["pvalue"] <= floor * (1 + 1e-9)).sum())
-        best = min(1.0, floor * m / max(k, 1))
-        how = f"BH with {k} of {m} genes at that floor: {best:.3g}"
-    if best <= params["alpha"]:
-        return None
-    return (f"no gene can pass: the smallest p-value this design allows is {floor:.3g} ({design.note}), so the "
-            f"smallest adjusted p is {how} > alpha {params['alpha']:g}; use more samples, `deg.method: deseq2` "
-            "(counts) or `welch` (log data), or a looser correction")
+    p_ties = smallest_p_with_ties(design.kind, n_a, n_b, method)
+    low = min(p_floor, p_ties)
+    m, alpha, correction = len(table), float(params["alpha"]), params["correction"]
+    bh_passes = int((table["p_bh"] <= alpha).sum()) if "p_bh" in table else 0
+    at_floor = int((table["pvalue"] <= p_floor * (1 + 1e-9)).sum())
+    need_k = ceil(m * low / alpha - 1e-12)
+    if correction == "bonferroni":
+        best = min(1.0, m * low)
+        reachable = best <= alpha
+        how = f"Bonferroni over {m} genes gives at best min(1, {m} x {low:.3g} = {m * low:.3g})"
+    else:
+        best = min(1.0, m * low)  # a gene at the floor on its own
+        reachable = low <= alpha and (best <= alpha or bh_passes > 0)
+        how = (f"BH over {m} genes gives a gene at that floor min(1, {m * low:.3g}) on its own and passes genes "
+               f"only if at "
+               f"least {need_k} of them reach p <= {need_k} x {alpha:g} / {m} ({at_floor} genes are at the "
+               f"floor, {bh_passes} pass)")
+    out = {"floor": p_floor, "floor_ties": p_ties, "best_adjusted": best, "reachable": reachable, "message": None,
+           "genes_at_floor": at_floor}
+    if reachable:
+        return out
+    ways = []
+    if correction == "bonferroni" and low <= alpha:
+        ways.append(f"BH (`deg.correction: fdr_bh`), which passes {bh_passes} genes here" if bh_passes else
+                    f"BH (`deg.correction: fdr_bh`) if at least {need_k} genes reached the floor ({at_floor} do)")
+    max_genes = int_floor(alpha / low)
+    if max_genes >= 1:
+        ways.append(f"at most {max_genes} genes tested")
+    if design.kind == "paired":
+        need = max(ceil(log2(2 * m / alpha)), n_a + 1)  # 2 / 2^n * m <= alpha
+        ways.append(f">= {need} matched pairs")
+    else:
+        need = next((k for k in range(max(n_a, n_b), 200) if m * smallest_p("unpaired", k, k) <= alpha), None)
+        if need:
+            ways.append(f">= {need} samples per group")
+    alt_kind = "unpaired" if design.kind == "paired" else "paired"
+    unused = design.unused if design.unused is not None else _unused_table([])
+    if alt_kind == "unpaired":
+        alt_a = len(design.tumour) + int(unused.loc[unused.side == "group_a", "n"].sum())
+        alt_b = len(design.normal) + int(unused.loc[unused.side == "group_b", "n"].sum())
+        alt = smallest_p("unpaired", alt_a, alt_b, method)
+        alt_text = f"`deg.design: unpaired` on {alt_a} vs {alt_b} samples"
+    else:
+        alt = smallest_p("paired", design.n_pairs, design.n_pairs, method) if design.n_pairs >= 2 else None
+        alt_text = f"`deg.design: paired` on its {design.n_pairs} matched pairs"
+    if alt is not None and m * alt <= alpha:
+        ways.append(f"{alt_text} (smallest p {alt:.3g})")
+    ways.append("`deg.method: deseq2` (counts) or `welch` (log data), which have no such floor")
+    ties = "" if p_ties >= p_floor else f"; tied genes' normal approximation can reach {p_ties:.3g}"
+    out["message"] = (f"no gene can pass: the smallest p-value this design allows is {p_floor:.3g} ({design.note}"
+                      f"{ties}), and {how} > alpha {alpha:g}. Would reach it: " + "; or ".join(ways))
+    return out
+
+
+def floor_warning(design, table: pd.DataFrame, params: dict) -> str | None:
+    """floor_check's message: a warning when the design's smallest possible p-value keeps every
+    gene above alpha after the chosen correction (e.g. 5 vs 5 samples: 2/252 = 0.0079 for the exact
+    rank-sum test), naming what would reach it."""
+    check = floor_check(design, table, params)
+    return None if check is None else check["message"]

@@ -40,9 +40,11 @@ def filter_qc_figure(kept: np.ndarray, dropped: np.ndarray, steps: pd.DataFrame,
 
 
 def volcano_figure(table: pd.DataFrame, dest, *, p_column: str, alpha: float, log2fc_threshold: float, title: str,
-                   top_n: int = 15) -> None:
+                   top_n: int = 15, group_names: tuple[str, str] = ("tumour", "normal"),
+                   note: str | None = None) -> None:
     """log2 FC vs -log10 raw p; colour by criterion; the significance line is where the adjusted
-    p crosses alpha; the top genes by adjusted p among the final DEGs are labelled."""
+    p crosses alpha; the top genes by adjusted p among the final DEGs are labelled. `group_names`:
+    the contrast's groups (a / b) as the axis names them; `note`: a warning written in the plot."""
     fc = table["log2fc"].to_numpy(dtype=float)
     finite = np.isfinite(fc)
     lim = np.nanmax(np.abs(fc[finite])) if finite.any() else 1.0
@@ -76,7 +78,13 @@ def volcano_figure(table: pd.DataFrame, dest, *, p_column: str, alpha: float, lo
             continue
         placed.append(j)
         ax.annotate(table.at[i, "symbol"], (fc_plot[j], y[j]), fontsize=7, xytext=(3, 2), textcoords="offset points")
-    ax.set_xlabel("log2 fold change (tumour / normal, linear-scale means)")
+    a, b = group_names
+    ax.set_xlabel(f"log2 fold change ({a} / {b}, linear-scale means); + = up in {a}, - = up in {b}")
+    if note:
+        import textwrap
+
+        ax.text(0.5, 0.98, "\n".join(textwrap.wrap(note, 90)), transform=ax.transAxes, ha="center", va="top",
+                fontsize=6.5, color="#a02020", bbox=dict(facecolor="white", alpha=0.85, edgecolor="#a02020", lw=0.5))
     ax.set_ylabel("-log10 p")
     ax.set_title(title, fontsize=10)
     ax.legend(frameon=False, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=4, markerscale=2)

@@ -207,6 +207,27 @@ def test_design_choice():
         _design(_obs(4, 3), design="paired")
 
 
+def test_design_counts_what_it_does_not_use():
+    """A named synthetic sheet: 6 pairs, 2 tumours without a normal, a second tumour of patient P0,
+    a metastasis (label not in the contrast), a missing label and a tumour without a patient id."""
+    obs = _obs(6, extra_tumours=2)
+    extra = pd.DataFrame([("P0", "tumor"), ("P1", "metastatic"), ("P2", None), (None, "tumor")],
+                         columns=["patient", "condition"], index=["x0", "x1", "x2", "x3"])
+    obs = pd.concat([obs, extra])
+    d = _design(obs)
+    assert d.kind == "paired" and d.n_pairs == 6 and d.group_a == "tumor"
+    rows, text = deg.usage_summary(d)
+    got = dict(rows)
+    assert got["samples_total"] == 18 and got["samples_used"] == 12 and got["samples_unused"] == 6
+    assert got["unused_group_a_no_matched_pair"] == 2 and got["unused_group_a_extra_sample_of_patient"] == 1
+    assert got["unused_group_a_no_patient_id"] == 1 and got["unused_other_not_in_contrast"] == 1
+    assert got["unused_other_missing_label"] == 1
+    assert "2 'tumor' samples without a matched 'normal' sample" in text and "'metastatic' samples" in text
+    u = _design(obs, design="unpaired")  # every sample of both groups
+    assert len(u.tumour) == 10 and len(u.normal) == 6
+    assert dict(deg.usage_summary(u)[0])["samples_unused"] == 2  # the metastasis and the missing label
+
+
 def test_design_bad_inputs():
     obs = _obs(6)
     with pytest.raises(InputError, match=r"0 samples labelled 'normal'.*tumor \(6\)"):
@@ -275,7 +296,115 @@ def test_smallest_p_of_exact_rank_tests():
     a, b = np.arange(5.0), np.arange(5.0) + 10  # complete separation: scipy's exact p is the floor
     assert mannwhitneyu(a, b, method="exact").pvalue == pytest.approx(deg.smallest_p("unpaired", 5, 5))
     assert wilcoxon(np.arange(1.0, 7.0), method="exact").pvalue == pytest.approx(deg.smallest_p("paired", 6, 6))
-    assert deg.smallest_p("unpaired", 20, 20) is None and deg.smallest_p("unpaired", 5, 5, "welch") is None
+    assert deg.smallest_p("unpaired", 5, 5, "welch") is None and deg.smallest_p("paired", 14, 14, "deseq2") is None
+    # one group <= 8 samples is still exact in scipy (5 vs 30), both > 8 the normal approximation
+    assert deg.smallest_p("unpaired", 5, 30) == pytest.approx(2 / comb(35, 5))
+    assert mannwhitneyu(np.arange(5.0), np.arange(30.0) + 10).pvalue == pytest.approx(deg.smallest_p("unpaired", 5, 30))
+    assert mannwhitneyu(np.arange(20.0), np.arange(20.0) + 100).pvalue == pytest.approx(
+        deg.smallest_p("unpaired", 20, 20), rel=1e-12)
+    assert wilcoxon(np.arange(1.0, 61.0)).pvalue == pytest.approx(deg.smallest_p("paired", 60, 60), rel=1e-12)
+
+
+def test_ties_can_go_below_the_untied_floor():
+    """Tied genes take the tie-corrected normal approximation, whose extreme is below the exact
+    floor for 5 vs 5 (every value of each group tied): the bound is scipy's p for that gene."""
+    from scipy.stats import mannwhitneyu, wilcoxon
+
+    tied = mannwhitneyu(np.zeros(5), np.ones(5)).pvalue
+    assert deg.smallest_p_with_ties("unpaired", 5, 5) == pytest.approx(tied, rel=1e-12) and tied < 2 / 252
+    assert deg.smallest_p_with_ties("paired", 60, 60) == pytest.approx(wilcoxon(np.ones(60)).pvalue, rel=1e-12)
+    for n in (14, 20, 50):  # tied paired genes stay above 2 / 2^n while the exact test applies
+        assert deg.smallest_p_with_ties("paired", n, n) == deg.smallest_p("paired", n, n) == 2 / 2 ** n
+        assert wilcoxon(np.ones(n)).pvalue > 2 / 2 ** n
+
+
+def _at_floor(m, k, floor):
+    """A named synthetic DEG table of m genes, k of them at p = floor, the rest at p = 1, adjusted by statsmodels."""
+    p = np.r_[np.full(k, floor), np.ones(m - k)]
+    return pd.DataFrame({"pvalue": p, "p_bh": deg.adjust_pvalues(p, "fdr_bh")})
+
+
+def test_floor_check_bonferroni_and_bh_against_statsmodels():
+    """14 pairs over 23,600 genes: floor 2 / 2^14; Bonferroni's best is m * floor > 0.05 whatever the
+    data (statsmodels on a gene at the floor agrees); BH needs K = ceil(m * floor / alpha) genes at
+    the floor, exactly where statsmodels' BH first passes them."""
+    from math import ceil
+
+    from statsmodels.stats.multitest import multipletests
+
+    m, floor, alpha = 23_600, 2 / 2 ** 14, 0.05
+    design = deg.Design("paired", np.arange(14), np.arange(14, 28), 14, "paired Wilcoxon signed-rank on 14 pairs")
+    params = {"alpha": alpha, "method": "wilcoxon"}
+    best = multipletests(np.r_[floor, np.ones(m - 1)], method="bonferroni")[1][0]
+    need = ceil(m * floor / alpha)
+    assert multipletests(np.r_[np.full(need, floor), np.ones(m - need)], method="fdr_bh")[1][0] <= alpha
+    assert multipletests(np.r_[np.full(need - 1, floor), np.ones(m - need + 1)], method="fdr_bh")[1][0] > alpha
+    bonf = deg.floor_check(design, _at_floor(m, need, floor), {**params, "correction": "bonferroni"})
+    assert bonf["floor"] == floor and bonf["best_adjusted"] == pytest.approx(best) and not bonf["reachable"]
+    msg = bonf["message"]
+    assert "no gene can pass" in msg and "smallest p-value this design allows is 0.000122" in msg
+    assert f"passes {need} genes here" in msg  # BH instead, with the data's count
+    assert f"at most {int(alpha / floor)} genes tested" in msg and ">= 20 matched pairs" in msg
+    assert 23_600 * 2 / 2 ** 20 <= alpha < 23_600 * 2 / 2 ** 19
+    # BH: enough genes at the floor pass, so not flagged; one fewer and none passes: flagged, saying how many it needs
+    assert deg.floor_check(design, _at_floor(m, need, floor), {**params, "correction": "fdr_bh"})["reachable"]
+    bh = deg.floor_check(design, _at_floor(m, need - 1, floor), {**params, "correction": "fdr_bh"})
+    assert not bh["reachable"] and f"at least {need} of them" in bh["message"]
+    # Reachable: 20 pairs under Bonferroni over the same genes
+    d20 = deg.Design("paired", np.arange(20), np.arange(20, 40), 20, "20 pairs")
+    assert deg.floor_warning(d20, _at_floor(m, 1, 2 / 2 ** 20), {**params, "correction": "bonferroni"}) is None
+    assert deg.floor_warning(design, _at_floor(m, 1, floor), {**params, "correction": "bonferroni",
+                                                               "method": "welch"}) is None
+
+
+def test_floor_on_real_pairs_14_flagged_72_reachable(kirp, kirc):
+    """Real KIRP pairs: 14 of them over 17,759 genes are flagged under Bonferroni, and BH (which
+    passes genes here: many genes reach the floor) is not; all 72 KIRC pairs are reachable."""
+    T, N = kirp[0][:, :14], kirp[1][:, :14]
+    X = np.concatenate([T, N], axis=1).T
+    var = pd.DataFrame({"symbol": [f"g{i}" for i in range(X.shape[1])]}, index=[f"g{i}" for i in range(X.shape[1])])
+    design = deg.Design("paired", np.arange(14), np.arange(14, 28), 14, "paired Wilcoxon signed-rank on 14 pairs")
+    table = deg.call_degs(X, var, design, alpha=0.05, correction="bonferroni", log2fc_threshold=1.0)
+    params = {"alpha": 0.05, "method": "wilcoxon"}
+    bonf = deg.floor_check(design, table, {**params, "correction": "bonferroni"})
+    assert not bonf["reachable"] and not table["deg_test"].any()
+    assert table["pvalue"].min() >= 2 / 2 ** 14 * (1 - 1e-12)  # the floor holds for every gene, tied or not
+    bh_passes = int((table["p_bh"] <= 0.05).sum())
+    assert bh_passes > 0 and f"passes {bh_passes} genes here" in bonf["message"]
+    assert deg.floor_check(design, table, {**params, "correction": "fdr_bh"})["reachable"]
+    T, N = kirc
+    k = T.shape[1]
+    d72 = deg.Design("paired", np.arange(k), np.arange(k, 2 * k), k, "72 pairs")
+    table = deg.call_degs(np.concatenate([T, N], axis=1).T, pd.DataFrame({"symbol": np.arange(len(T)).astype(str)}),
+                          d72, alpha=0.05, correction="bonferroni", log2fc_threshold=1.0)
+    assert deg.floor_check(d72, table, {**params, "correction": "bonferroni"})["reachable"]
+
+
+def test_gbm_vs_lgg_five_vs_five_cannot_pass_bh_and_is_named_by_its_groups():
+    """Real counts, 5 TCGA-GBM vs 5 TCGA-LGG (log2(x + 1)), BH: the rank-sum floor 2/252 cannot
+    pass; the warning keeps the wording tests/workflow/test_own_cohort.py checks and names the
+    groups, never tumour/normal."""
+    expr = pd.read_csv(REPO / "resources/tcga/gbm_lgg_rsem_rawcount.tsv.gz", sep="\t", index_col=0)
+    sheet = pd.read_csv(REPO / "resources/tcga/gbm_lgg_samples.tsv", sep="\t", dtype=str)
+    sheet = pd.concat([sheet[sheet.project_id == "TCGA-GBM"].head(5), sheet[sheet.project_id == "TCGA-LGG"].head(5),
+                       sheet[sheet.project_id == "TCGA-LGG"].iloc[5:7].assign(project_id=np.nan)])
+    obs = sheet.set_index("sample_barcode")
+    design = deg.choose_design(obs, condition_column="project_id", patient_column="patient_barcode",
+                               tumour_label="TCGA-GBM", normal_label="TCGA-LGG", design="unpaired", min_pairs=5,
+                               min_samples_per_group=3)
+    assert "5 TCGA-GBM vs 5 TCGA-LGG" in design.note and "tumour" not in design.note
+    rows, text = deg.usage_summary(design)
+    assert dict(rows)["unused_other_missing_label"] == 2 and "2 samples: no label in the contrast column" in text
+    X = np.log2(expr[obs.index].to_numpy().T + 1)
+    var = pd.DataFrame({"symbol": expr.index}, index=expr.index)
+    table = deg.call_degs(X, var, design, alpha=0.05, correction="fdr_bh", log2fc_threshold=1.0)
+    msg = deg.floor_warning(design, table, {"alpha": 0.05, "correction": "fdr_bh", "method": "wilcoxon"})
+    assert "0.00794" in msg and "no gene can pass" in msg and "smallest p-value this design allows" in msg
+    assert not table["deg_test"].any() and "TCGA-GBM" in msg
+    ds, params = {"condition_column": "condition"}, {"tumour_label": "tumor", "normal_label": "normal"}
+    assert deg.group_names(ds, {**params, "contrast": {"column": "project_id", "groups": ["TCGA-GBM", "TCGA-LGG"]}}
+                           ) == ("TCGA-GBM", "TCGA-LGG")
+    assert deg.group_names(ds, params) == ("tumour", "normal")
 
 
 def test_corrections_are_statsmodels(kirc):
@@ -300,6 +429,7 @@ def test_deseq2_wald_test_equals_a_statsmodels_negative_binomial_glm():
     b = sheet.loc[sheet.project_id == "TCGA-LGG", "sample_barcode"][:5].tolist()
     counts = expr[a + b].drop_duplicates()
     counts = counts[(counts.mean(axis=1) > 50)].iloc[:40]  # 40 expressed genes keep it fast
+    counts.loc["ALL_ZERO"] = 0  # DESeq2 gives it NA: counted with its reason
     var = pd.DataFrame({"symbol": counts.index}, index=counts.index)
     obs = pd.DataFrame({"project_id": ["GBM"] * 5 + ["LGG"] * 5}, index=a + b)
     design = deg.Design("unpaired", np.arange(5), np.arange(5, 10), 0, "5 vs 5")
@@ -320,3 +450,5 @@ def test_deseq2_wald_test_equals_a_statsmodels_negative_binomial_glm():
         assert table["log2fc"].iloc[j] == pytest.approx(fit.params[1] / np.log(2), rel=1e-4, abs=1e-4)
         assert table["pvalue"].iloc[j] == pytest.approx(fit.pvalues[1], rel=1e-3, abs=1e-8)
     assert (table.loc[~ok, "pvalue"] == 1).all()
+    assert table.set_index("gene_id").at["ALL_ZERO", "test_method"] == "deseq2_na_all_zero"
+    assert set(table.loc[~ok, "test_method"]) <= {"deseq2_na_all_zero", "deseq2_na_cooks_outlier", "deseq2_na_other"}

@@ -430,9 +430,76 @@ def test_stage_reports_design_and_counts(tmp_path, tiny_paths, kirc_filtered):
     assert int(summary["deg_test"]) == int(table["deg_test"].sum())
     assert int(summary["deg_both"]) == int(table["deg"].sum()) > 0
     assert list(table.columns[:4]) == ["gene_id", "symbol", "statistic", "pvalue"]
-    for col in ("p_bonferroni", "p_bh", "log2fc", "mean_tumour", "mean_normal", "n_tumour", "n_normal",
+    for col in ("p_bonferroni", "p_bh", "log2fc", "mean_group_a", "mean_group_b", "n_group_a", "n_group_b",
                 "deg_test", "deg_fold_change", "deg"):
         assert col in table.columns
+    assert summary["group_a"] == "tumor" and summary["description"] == "tumour vs normal"
+    assert int(summary["samples_used"]) == 144 and int(summary["samples_unused"]) == 0
+    assert "none unused" in summary["unused_detail"]
+    assert summary["p_floor_reachable"] == "True" and "warning" not in summary.index
+
+
+def _without_normals(tmp_path, h5ad, n):
+    """The filtered KIRC subset with the normal sample of its first `n` patients dropped: a paired
+    cohort with `n` unpaired tumours."""
+    import anndata as ad
+
+    a = ad.read_h5ad(h5ad)
+    patients = sorted(a.obs["patient_barcode"].astype(str).unique())[:n]
+    drop = (a.obs["condition"].astype(str) == "normal") & a.obs["patient_barcode"].astype(str).isin(patients)
+    out = tmp_path / "in" / "unpaired_tumours.h5ad"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_h5ad(a[~drop.to_numpy()].copy(), out)
+    return out, patients
+
+
+def test_paired_design_counts_the_tumours_without_a_normal(tmp_path, tiny_paths, kirc_filtered):
+    h5ad, _ = _without_normals(tmp_path, kirc_filtered, 9)
+    run, outs = deg_run(tmp_path, tiny_paths, h5ad)
+    assert run.code == 0 and not run.errors, run.log
+    summary = pd.read_csv(outs["summary"], sep="\t", index_col=0)["value"]
+    assert summary["design"] == "paired" and int(summary["matched_pairs"]) == 63
+    assert int(summary["n_group_a"]) == 63 and int(summary["n_group_b"]) == 63
+    assert int(summary["samples_total"]) == 135 and int(summary["samples_used"]) == 126
+    assert int(summary["unused_group_a_no_matched_pair"]) == 9 and int(summary["samples_unused"]) == 9
+    text = "9 'tumor' samples without a matched 'normal' sample"
+    assert text in summary["unused_detail"] and text in run.log
+
+
+def test_unpaired_design_uses_every_sample_of_both_groups(tmp_path, tiny_paths, kirc_filtered):
+    h5ad, _ = _without_normals(tmp_path, kirc_filtered, 9)
+    run, outs = deg_run(tmp_path, tiny_paths, h5ad, design="unpaired")
+    assert run.code == 0 and not run.errors, run.log
+    summary = pd.read_csv(outs["summary"], sep="\t", index_col=0)["value"]
+    assert summary["design"] == "unpaired" and int(summary["n_group_a"]) == 72 and int(summary["n_group_b"]) == 63
+    assert int(summary["samples_unused"]) == 0 and "unused_group_a_no_matched_pair" not in summary.index
+
+
+def test_a_contrast_other_than_tumour_normal_uses_its_group_names(tmp_path, tiny_paths, kirc_filtered, monkeypatch):
+    """gender (female vs male) on the KIRC subset: no pairs (a patient has one gender), unpaired;
+    every human-facing text names female / male and none says tumour vs normal."""
+    import gexflow.plots
+
+    seen = {}
+    real = gexflow.plots.volcano_figure
+
+    def spy(table, dest, **kw):
+        seen.update(kw)
+        real(table, dest, **kw)
+
+    monkeypatch.setattr(gexflow.plots, "volcano_figure", spy)
+    run, outs = deg_run(tmp_path, tiny_paths, kirc_filtered, log2fc_threshold=0.5,
+                        contrast={"column": "gender", "groups": ["female", "male"]})
+    assert run.code == 0 and not run.errors, run.log
+    summary = pd.read_csv(outs["summary"], sep="\t", index_col=0)["value"]
+    table = pd.read_csv(outs["table"], sep="\t")
+    assert summary["group_a"] == "female" and summary["group_b"] == "male" and summary["design"] == "unpaired"
+    assert summary["description"] == "female vs male (gender)"
+    assert "up in female" in summary["deg_direction"] and "up in male" in summary["deg_direction"]
+    assert "female vs" in summary["design_note"] and {"mean_group_a", "n_group_a"} <= set(table.columns)
+    assert seen["group_names"] == ("female", "male") and "higher in female" in seen["title"]
+    for text in (run.log, seen["title"], " ".join(summary.astype(str))):
+        assert "tumour vs normal" not in text and "tumour/normal" not in text and "tumor/normal" not in text
 
 
 # ----------------------------------------------------------------------------------------- impute_missing

@@ -109,7 +109,7 @@ def test_symbol_entrez_counts_five_vs_five_warn_about_the_p_value_floor(cohorts)
     a = ad.read_h5ad(_one(work, "results-my/gbm_lgg_5v5/filter-*/filtered.h5ad"), backed="r")
     assert a.var.loc["A1BG|1", "symbol"] == "A1BG" and a.var.loc["A1BG|1", "entrez_id"] == "1"
     summary = pd.read_csv(_one(work, "results-my/gbm_lgg_5v5/deg-*/summary.tsv"), sep="\t", index_col=0)["value"]
-    assert summary["group_a"] == "TCGA-GBM" and summary["n_tumour"] == "5" and summary["n_normal"] == "5"
+    assert summary["group_a"] == "TCGA-GBM" and summary["n_group_a"] == "5" and summary["n_group_b"] == "5"
     assert "0.00794" in summary["warning"] and "no gene can pass" in summary["warning"]
     assert int(summary["deg_both"]) == 0
     degs = pd.read_csv(_one(work, "results-my/gbm_lgg_5v5/deg-*/degs.tsv"), sep="\t")

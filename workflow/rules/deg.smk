@@ -1,5 +1,6 @@
-# DEG stage: Wilcoxon signed-rank (paired) / rank-sum (unpaired), per-gene exact p-values,
-# Bonferroni or BH (statsmodels), fold change on the linear scale, volcano plot.
+# DEG stage: the contrast's group a vs group b, Wilcoxon signed-rank (paired) / rank-sum (unpaired),
+# per-gene exact p-values, Bonferroni or BH (statsmodels), fold change on the linear scale, volcano
+# plot; the samples used and unused by reason, the p-value floor warning, DESeq2's NA genes counted.
 # Input functions and targets: workflow/rules/paths/deg.smk.
 
 

@@ -36,7 +36,13 @@ def call_degs(job) -> None:
         paired_name, unpaired_name = test_names[method]
         design.note = design.note.replace("Wilcoxon signed-rank", paired_name).replace("Wilcoxon rank-sum",
                                                                                        unpaired_name)
-    log.info("%s: %s (%s vs %s in %s; method %s)", name, design.note, group_a, group_b, column, method)
+    name_a, name_b = deg.group_names(ds, params)
+    description = (f"{name_a} vs {name_b}" if (name_a, name_b) == ("tumour", "normal") else
+                   f"{group_a} vs {group_b} ({column})")
+    usage_rows, usage_text = deg.usage_summary(design)
+    log.info("%s: %s: %s (%s vs %s in %s; method %s)", name, description, design.note, group_a, group_b, column,
+             method)
+    log.info("%s: %s", name, usage_text)
     common = dict(alpha=params["alpha"], correction=params["correction"], log2fc_threshold=params["log2fc_threshold"])
     if method == "deseq2":
         if "counts" not in adata.layers:
@@ -50,22 +56,39 @@ def call_degs(job) -> None:
                               pseudo_count=params.get("pseudo_count", "auto"), **common)
     p_col = "p_bonferroni" if params["correction"] == "bonferroni" else "p_bh"
     counts = table["test_method"].value_counts()
+    up, down = int((table["deg"] & (table["log2fc"] > 0)).sum()), int((table["deg"] & (table["log2fc"] < 0)).sum())
     summary = pd.DataFrame([
-        ("design", design.kind), ("design_note", design.note), ("method", method), ("contrast_column", column),
-        ("group_a", group_a), ("group_b", group_b), ("matched_pairs", design.n_pairs),
-        ("n_tumour", len(design.tumour)), ("n_normal", len(design.normal)), ("genes_tested", len(table)),
+        ("design", design.kind), ("design_note", design.note), ("description", description), ("method", method),
+        ("contrast_column", column), ("group_a", group_a), ("group_b", group_b), ("matched_pairs", design.n_pairs),
+        ("n_group_a", len(design.tumour)), ("n_group_b", len(design.normal)), *usage_rows,
+        ("genes_tested", len(table)),
         ("correction", params["correction"]), ("alpha", params["alpha"]),
         ("log2fc_threshold", params["log2fc_threshold"]), ("pseudo_count", params.get("pseudo_count", "auto")),
         ("deg_test", int(table["deg_test"].sum())), ("deg_fold_change", int(table["deg_fold_change"].sum())),
         ("deg_both", int(table["deg"].sum())),
-        ("deg_up_in_tumour", int((table["deg"] & (table["log2fc"] > 0)).sum())),
-        ("deg_down_in_tumour", int((table["deg"] & (table["log2fc"] < 0)).sum())),
+        ("deg_up_in_group_a", up), ("deg_down_in_group_a", down),
+        ("deg_direction", f"{up} up in {name_a}, {down} up in {name_b}"),
         ("tests_exact", int(counts.get("exact", 0))),
         ("tests_asymptotic", int(counts.get("asymptotic", 0))),
         ("tests_permutation", int(counts.get("permutation", 0))),
         ("genes_constant_p1", int(counts.get("constant", 0))),
     ], columns=["item", "value"])
-    warning = deg.floor_warning(design, table, params)
+    na = {k.removeprefix("deseq2_na_"): int(v) for k, v in counts.items() if str(k).startswith("deseq2_na")}
+    if method == "deseq2":
+        summary.loc[len(summary)] = ("na_pvalue", sum(na.values()))
+        for reason, n in na.items():
+            summary.loc[len(summary)] = (f"na_pvalue_{reason}", n)
+        if na:
+            detail = ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in na.items())
+            log.info("%s: DESeq2 gave no p-value for %d of %d genes (%s): counted as p = 1, never DEGs", name,
+                     sum(na.values()), len(table), detail)
+    check = deg.floor_check(design, table, params)
+    warning = check["message"] if check else None
+    if check:
+        summary.loc[len(summary)] = ("p_floor", check["floor"])
+        summary.loc[len(summary)] = ("p_floor_ties", check["floor_ties"])
+        summary.loc[len(summary)] = ("p_floor_best_adjusted", check["best_adjusted"])
+        summary.loc[len(summary)] = ("p_floor_reachable", check["reachable"])
     if warning:
         log.warning("%s: %s", name, warning)
         summary.loc[len(summary)] = ("warning", warning)
@@ -74,11 +97,13 @@ def call_degs(job) -> None:
                     "DEGs will stop: loosen deg.alpha / deg.log2fc_threshold", name,
                     int(table["deg_test"].sum()), int(table["deg_fold_change"].sum()))
         summary.loc[len(summary)] = ("note", "empty DEG set: loosen deg.alpha or deg.log2fc_threshold")
-    title = (f"{name}: {design.note}\n{int(table['deg'].sum())} DEGs ({params['correction']} p <= {params['alpha']:g} "
-             f"and |log2 FC| >= {params['log2fc_threshold']:g}; + = higher in {group_a})")
+    title = (f"{name}: {description}; {design.note}\n{int(table['deg'].sum())} DEGs ({params['correction']} p <= "
+             f"{params['alpha']:g} and |log2 FC| >= {params['log2fc_threshold']:g}; + = higher in {name_a})")
     if warning:
-        title += "\nWARNING: the design's smallest possible p cannot pass the correction"
+        title += (f"\nWARNING: no gene can pass: smallest possible p {check['floor']:.3g}, best "
+                  f"{params['correction']} p {check['best_adjusted']:.3g} > alpha {params['alpha']:g}")
     volcano_figure(table, job.output["volcano"], p_column=p_col, alpha=params["alpha"],
-                   log2fc_threshold=params["log2fc_threshold"], top_n=params["volcano_labels"], title=title)
+                   log2fc_threshold=params["log2fc_threshold"], top_n=params["volcano_labels"], title=title,
+                   group_names=(name_a, name_b), note=warning)
     write_tsv(table, job.output["table"])
     write_tsv(summary, job.output["summary"])
