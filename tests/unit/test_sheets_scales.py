@@ -199,3 +199,12 @@ def test_from_patient_needs_a_patient_column():
 
     with contextlib.chdir(REPO), pytest.raises(C.InputError, match="patient_column"):
         C.validate_config(cfg, "my.yaml", C.SCHEMA)
+
+
+def test_weighted_mse_refuses_centred_values_synthetic():
+    from gexflow import inference
+
+    inference.check_loss_weights(None)
+    inference.check_loss_weights(np.ones((2, 2)))
+    with pytest.raises(C.InputError, match="loss: mse"):
+        inference.check_loss_weights(np.array([[-0.5, 1.0]]))
