@@ -526,6 +526,9 @@ def check_datasets(config: dict, config_file: str = "config") -> None:
             if not Path(ds["probe_annotation"]["file"]).exists():
                 raise InputError(config_file, f"{where}.probe_annotation.file",
                                  f"file '{ds['probe_annotation']['file']}' does not exist", "fix the path")
+        if ds.get("missing_covariates") == "from_patient" and not ds.get("patient_column"):
+            raise InputError(config_file, f"{where}.missing_covariates", "`from_patient` needs the dataset's "
+                             "`patient_column`", "set `patient_column`, or use drop_samples or drop_covariate")
         if ds["scale"] == "log2_offset" and "log_offset" not in ds:
             raise InputError(config_file, f"{where}.log_offset", "required for `scale: log2_offset`",
                              "set the pseudo-count the values were logged with (0.25 for the MetaGSCA tables)")
@@ -976,46 +979,55 @@ def _check_set_contents(config: dict, config_file: str) -> None:
 def sheet_counts(ds: dict, columns: list[str]) -> tuple[dict, int] | None:
     """(patients per class, patients) of an embedded bulk dataset's sample sheet, after its
     include / exclude / condition_map; None when the sheet cannot be read here (the filter stage
-    reports that). Standard library only: this runs at parse time."""
-    import csv
-    import gzip
+    reports that). The sheet is read by sheets.read_sheet, as the filter reads it."""
+    sheet = _read_embedded_sheet(ds)
+    if sheet is None:
+        return None
+    from gexflow.sheets import id_column
 
-    path = Path(ds.get("samples", ""))
-    if ds.get("source") != "embedded" or not path.is_file():
+    sheet = sheet.fillna("")
+    for c, v in (ds.get("include") or {}).items():
+        if c not in sheet.columns:
+            return None
+        sheet = sheet[sheet[c].isin([str(x) for x in v])]
+    for c, v in (ds.get("exclude") or {}).items():
+        if c not in sheet.columns:
+            return None
+        sheet = sheet[~sheet[c].isin([str(x) for x in v])]
+    cmap, cond = ds.get("condition_map", {}), ds.get("condition_column")
+    if cond and cond in sheet.columns:
+        sheet = sheet.assign(**{cond: sheet[cond].map(lambda v: cmap.get(v, v))})
+    if sheet.empty or any(c not in sheet.columns for c in columns):
+        return None
+    pcol = ds.get("patient_column") or id_column(ds)
+    if pcol not in sheet.columns:
+        return None
+    patients = sheet[pcol].where(sheet[pcol] != "", sheet.get(id_column(ds), sheet[pcol]))
+    per_class: dict[str, set] = {}
+    for key, p in zip(sheet[columns].astype(str).agg("|".join, axis=1), patients):
+        per_class.setdefault(key, set()).add(p)
+    return {k: len(v) for k, v in per_class.items()}, len(set(patients))
+
+
+def _read_embedded_sheet(ds: dict):
+    """An embedded bulk dataset's sample sheet through sheets.read_sheet (None when there is none
+    to read here, or it cannot be read: the staging and filter stages report that)."""
+    from gexflow.sheets import id_column, read_sheet, used_columns
+
+    path = ds.get("samples")
+    if ds.get("source") != "embedded" or not path or not Path(path).is_file():
         return None
     try:
-        with open(path, "rb") as fh:
-            gz = fh.read(2) == b"\x1f\x8b"
-        with (gzip.open(path, "rt", encoding="utf-8") if gz else open(path, encoding="utf-8")) as fh:
-            rows = list(csv.DictReader(fh, delimiter="\t"))
-    except (OSError, UnicodeDecodeError, EOFError):
+        return read_sheet(path, id_column(ds), used_columns(ds))
+    except InputError:
         return None
-    cmap, cond = ds.get("condition_map", {}), ds.get("condition_column")
-    keep = []
-    for r in rows:
-        if any(str(r.get(c)) not in map(str, v) for c, v in ds.get("include", {}).items()):
-            continue
-        if any(str(r.get(c)) in map(str, v) for c, v in ds.get("exclude", {}).items()):
-            continue
-        if cond and cond in r:
-            r[cond] = cmap.get(r[cond], r[cond])
-        keep.append(r)
-    if not keep or any(c not in keep[0] for c in columns):
-        return None
-    pcol = ds.get("patient_column") or ds["sample_id_column"]
-    per_class: dict[str, set] = {}
-    for r in keep:
-        per_class.setdefault("|".join(str(r[c]) for c in columns), set()).add(r.get(pcol))
-    return {k: len(v) for k, v in per_class.items()}, len({r.get(pcol) for r in keep})
 
 
 def _sample_sheet_columns(ds: dict) -> list[str] | None:
-    """The header of an embedded bulk dataset's sample sheet (None when there is none to read)."""
-    path = ds.get("samples")
-    if ds.get("source") != "embedded" or not path or not Path(path).exists():
-        return None
-    with open(path, encoding="utf-8") as fh:
-        return fh.readline().rstrip("\n").split("\t")
+    """The columns of an embedded bulk dataset's sample sheet as the filter sees them (None when
+    there is none to read)."""
+    sheet = _read_embedded_sheet(ds)
+    return None if sheet is None else list(sheet.columns)
 
 
 EMBED_SETTING_KEYS = tuple(model_settings_table.names("factorized"))

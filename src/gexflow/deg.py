@@ -412,21 +412,28 @@ def usage_summary(design: Design) -> tuple[list[tuple[str, object]], str]:
 
 
 def call_degs(log2x: np.ndarray, var: pd.DataFrame, design: Design, *, alpha: float, correction: str,
-              log2fc_threshold: float, method: str = "wilcoxon", pseudo_count="auto") -> pd.DataFrame:
+              log2fc_threshold: float, method: str = "wilcoxon", pseudo_count="auto",
+              centred: bool = False) -> pd.DataFrame:
     """DEG table for a samples x genes log2(x+1) matrix. Final DEGs = test DEGs and fold-change DEGs.
     `method`: "wilcoxon" (signed-rank when paired, rank-sum otherwise; the WGAN-GP paper) or
-    "welch" (Welch's t-test on the log values; the paired t-test for a paired design)."""
+    "welch" (Welch's t-test on the log values; the paired t-test for a paired design).
+    `centred`: per-gene centred log2 values (`scale: log2_centred`), which have no linear scale to
+    go back to: the log2 fold change is the difference of the groups' mean log values."""
     X = np.asarray(log2x, dtype=np.float64)
     T, N = X[design.tumour].T, X[design.normal].T  # genes x samples
     if method == "welch":
         res = welch_t(T, N, paired=design.kind == "paired")
     else:
         res = wilcoxon_signed_rank(T, N) if design.kind == "paired" else mann_whitney_u(T, N)
-    lin = np.exp2(X) - 1.0  # undo log2(x + 1)
-    mean_t, mean_n = lin[design.tumour].mean(axis=0), lin[design.normal].mean(axis=0)
-    return deg_table(var, res.statistic, res.pvalue, res.method.astype(str), log2_fold_change(mean_t, mean_n,
-                     pseudo_count), mean_t, mean_n, design, alpha=alpha, correction=correction,
-                     log2fc_threshold=log2fc_threshold)
+    if centred:
+        mean_t, mean_n = X[design.tumour].mean(axis=0), X[design.normal].mean(axis=0)
+        fc = mean_t - mean_n
+    else:
+        lin = np.exp2(X) - 1.0  # undo log2(x + 1)
+        mean_t, mean_n = lin[design.tumour].mean(axis=0), lin[design.normal].mean(axis=0)
+        fc = log2_fold_change(mean_t, mean_n, pseudo_count)
+    return deg_table(var, res.statistic, res.pvalue, res.method.astype(str), fc, mean_t, mean_n, design,
+                     alpha=alpha, correction=correction, log2fc_threshold=log2fc_threshold)
 
 
 def deg_table(var: pd.DataFrame, statistic, pvalue, test_method, fc, mean_t, mean_n, design: Design, *,

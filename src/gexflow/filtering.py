@@ -6,6 +6,10 @@ Bulk scales (config `scale`):
   log2_offset  log2(x + offset) with a pseudo-count other than 1 (MetaGSCA tables: 0.25):
                undone to x, then log2(x + 1)
   log2p1       already log2(x + 1) (UCSC Xena): kept
+  log2         log2(x) without an offset (RMA / MAS5 array intensities): log2(2**v + 1)
+  log2_centred per-gene centred log values (negatives allowed): kept as they are; the low-expression
+               filter does not apply (no absolute level) and a variance filter (filter.min_variance)
+               takes its place
   log_unknown  a log-like scale of undocumented unit (the GTEx/SEPIRA table): kept, and logged
 """
 
@@ -21,7 +25,9 @@ from gexflow.errors import InputError
 
 log = logging.getLogger("gexflow.filter")
 
-BULK_SCALES = ("counts", "linear", "log2_offset", "log2p1", "log_unknown")
+BULK_SCALES = ("counts", "linear", "log2_offset", "log2p1", "log2", "log2_centred", "log_unknown")
+# log2 intensities above this are implausible (2**30 is beyond any scanner or count)
+MAX_PLAUSIBLE_LOG2 = 30.0
 
 
 @dataclass
@@ -43,7 +49,21 @@ def to_log2p1(X: np.ndarray, scale: str, *, log_offset: float | None = None, fil
         # Values were rounded in the source, so 2**v - offset can be a hair below zero for true zeros.
         linear = np.clip(np.exp2(X) - log_offset, 0.0, None)
         return np.log2(linear + 1.0)
+    if scale == "log2":
+        if np.nanmax(X) > MAX_PLAUSIBLE_LOG2:
+            log.warning("%s: `scale: log2` but the largest value is %.3g (> %g): are the values linear?",
+                        file, float(np.nanmax(X)), MAX_PLAUSIBLE_LOG2)
+        # log2(2**v + 1) = v + log2(1 + 2**-v), without overflowing 2**v for large v
+        return np.logaddexp2(X, 0.0)
+    if scale == "log2_centred" and not (X < 0).any():
+        log.warning("%s: `scale: log2_centred` but no value is negative: per-gene centred values are; is the "
+                    "scale log2p1 or log2?", file)
     return X.copy()
+
+
+def variable_genes(L: np.ndarray, min_variance: float) -> np.ndarray:
+    """Genes whose variance across samples (population) is above `min_variance`."""
+    return L.var(axis=0) > min_variance
 
 
 def check_nonnegative(X: np.ndarray, file, scale: str, genes=None, samples=None) -> None:
@@ -126,6 +146,19 @@ def normalise_bulk(X: np.ndarray, scale: str, params: dict, *, log_offset=None, 
             log.warning("%s: scale is 'log_unknown': values are kept as they are (no transform); "
                         "the low-expression threshold is applied on that scale", file)
         L = to_log2p1(X, scale, log_offset=log_offset, file=file)
+    if scale == "log2_centred":
+        v = params.get("min_variance", 0.0)
+        genes = variable_genes(L, v)
+        note = (f"variance > {v:g} (centred values: the low-expression filter min_expression / min_fraction "
+                "does not apply)")
+        log.info("%s: %s; keeps %d of %d genes", file, note, int(genes.sum()), genes.size)
+        steps.append(FilterStep("variance", int(samples.sum()), int(genes.sum()), note))
+        if not genes.any():
+            raise InputError(file, "filter.min_variance", f"no gene has variance > {v:g}",
+                             "lower `filter.min_variance`, or check the dataset's `scale`")
+        check_loss(X.shape[1], int(genes.sum()), params, file, "filter.min_variance", "genes",
+                   "the variance filter", "lower `filter.min_variance`, or check the dataset's `scale`")
+        return L, samples, genes, steps
     genes = expressed_genes(L, params["min_expression"], params["min_fraction"])
     steps.append(FilterStep("low_expression", int(samples.sum()), int(genes.sum()),
                             f">= {params['min_expression']:g} in >= {params['min_fraction']:.0%} of samples"))
@@ -318,7 +351,7 @@ def filter_single_cell(matrix_file, ds: dict, params: dict):
 
 
 # Scales whose values are >= 0 by definition, so log2(x + 1) of them is too.
-NON_NEGATIVE_SCALES = ("counts", "linear", "log2p1", "log2_offset")
+NON_NEGATIVE_SCALES = ("counts", "linear", "log2p1", "log2_offset", "log2")
 
 
 def check_stored_values(adata, ds: dict, file) -> None:

@@ -104,6 +104,7 @@ def _fit_mlp(model, cfg, Xtr, Ytr, Xval, Yval, *, Ytr_log2, seed, trainer):
     net = model_class(model)(Xtr.shape[1], Ytr.shape[1], cfg, dev)
     f32 = dict(dtype=torch.float32, device=dev)
     w = Ytr_log2 + 1.0 if cfg.get("loss", "mse") == "weighted_mse" and Ytr_log2 is not None else None
+    check_loss_weights(w)
     data = R.RegressionData(torch.as_tensor(Xtr, **f32), torch.as_tensor(Ytr - offset_tr, **f32),
                             None if w is None else torch.as_tensor(w, **f32))
     xval = torch.as_tensor(Xval, **f32)
@@ -178,6 +179,7 @@ def learn_landmarks(X, train, val, pool: np.ndarray, k: int, cfg: dict, *, seed:
     net = R.GroupLassoMLP(len(pool), len(pool), cfg, dev)
     f32 = dict(dtype=torch.float32, device=dev)
     w = X[train][:, pool] + 1.0 if cfg.get("loss", "mse") == "weighted_mse" else None
+    check_loss_weights(w)
     data = R.RegressionData(torch.as_tensor(Ztr, **f32), torch.as_tensor(Ztr, **f32),
                             None if w is None else torch.as_tensor(w, **f32))
     xval = torch.as_tensor(Zval, **f32)
@@ -314,3 +316,12 @@ def refit_regressor(model: str, cfg: dict, X: np.ndarray, ins: np.ndarray, targe
     state, card, curve = fit_regressor(model, cfg, Zi, Zt, Zi, Zt, Ytr_log2=X[:, targets], seed=seed, trainer=trainer)
     card["validation"] = {"training_mae": card["validation"]["mae"]}  # fitted and scored on the same samples
     return model_bundle(state, var, ins, targets, zi, zt), card, curve
+
+
+def check_loss_weights(w) -> None:
+    """weighted_mse weighs by y + 1 with y on log2(x + 1) (>= 0); values below -1 (per-gene
+    centred input, `scale: log2_centred`) would give negative weights: refused."""
+    if w is not None and (np.asarray(w) < 0).any():
+        raise InputError("config", "loss", "weighted_mse needs values on log2(x+1) (>= 0), but the dataset's "
+                         "values go below -1 (a centred scale such as `scale: log2_centred`)",
+                         "use `loss: mse` for this experiment's models")

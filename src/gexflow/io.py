@@ -365,28 +365,20 @@ def read_expression_table(path, gene_id_column: str, annotation_columns: list[st
 
 def read_sample_sheet(path, sample_id_column: str, required: list[str], matrix_samples: pd.Index, *,
                       include: dict | None = None, exclude: dict | None = None,
-                      value_map: dict | None = None, own_group: str | None = None) -> pd.DataFrame:
+                      value_map: dict | None = None, own_group: str | None = None,
+                      covariates: list[str] | None = None) -> pd.DataFrame:
     """Read a sample sheet (one row per sample, TSV or gzipped TSV) and check it against the
     matrix's sample columns. `include` / `exclude` ({column: [values]}) keep or drop rows before
     any check (drop a level without editing the file); `value_map` ({column: {old: new}}) renames
     values (e.g. Cancer -> tumor), values it does not list are kept. An empty `own_group` value
-    (the patient column) becomes the sample's own id: that sample is a patient of its own."""
-    sheet = read_table(path, "sample sheet", "point the dataset's `samples` at a TSV with one row per sample "
-                       "(optionally .gz)", dtype=str, keep_default_na=False, na_values=[""])
-    header = header_fields(path)
-    dup_cols = sorted({c for c in header if header.count(c) > 1})
-    if dup_cols:
-        raise InputError(path, dup_cols[0], f"{len(dup_cols)} column names appear more than once in the header",
-                         "give every column a unique name")
-    if sheet.empty:
-        raise InputError(path, "(rows)", f"has a header but no sample rows ({len(sheet.columns)} columns)",
-                         "use the complete sample sheet, one row per sample")
-    # surrounding whitespace (spaces, tabs, no-break spaces) is never part of a label or an id
-    stripped = sheet.apply(lambda c: c.str.strip() if c.notna().any() else c)
-    changed = int((stripped.fillna("") != sheet.fillna("")).to_numpy().sum())
-    if changed:
-        log.info("%s: stripped surrounding whitespace from %d cells", path, changed)
-    sheet = stripped.replace("", np.nan)
+    (the patient column) becomes the sample's own id: that sample is a patient of its own.
+    Empty values of `covariates` are left for sheets.resolve_missing_covariates; the ids the
+    include / exclude filters removed are in `attrs["excluded"]`."""
+    from gexflow.sheets import read_sheet
+
+    used = [sample_id_column, *required, *(include or {}), *(exclude or {})]
+    sheet = read_sheet(path, sample_id_column, used)
+    excluded = []
     for kind, rules in (("include", include or {}), ("exclude", exclude or {})):
         for col, values in rules.items():
             if col not in sheet.columns:
@@ -394,6 +386,8 @@ def read_sample_sheet(path, sample_id_column: str, required: list[str], matrix_s
                                  f"use one of: {', '.join(sheet.columns[:10])}")
             hit = sheet[col].astype(str).isin([str(v) for v in values])
             before = len(sheet)
+            if sample_id_column in sheet.columns:
+                excluded += list(sheet.loc[~hit if kind == "include" else hit, sample_id_column].dropna())
             sheet = sheet[hit] if kind == "include" else sheet[~hit]
             log.info("%s: `%s` on %s %s keeps %d of %d samples", path, kind, col, list(values), len(sheet), before)
         if sheet.empty:
@@ -419,7 +413,7 @@ def read_sample_sheet(path, sample_id_column: str, required: list[str], matrix_s
     if ids.duplicated().any():
         raise InputError(path, sample_id_column, f"duplicate sample id {ids[ids.duplicated()].iloc[0]}",
                          "list each sample once")
-    for col in required:
+    for col in [c for c in required if c not in (covariates or ())]:
         if sheet[col].isna().any():
             raise InputError(path, col, f"empty value for sample {ids[sheet[col].isna()].iloc[0]}",
                              "fill in the column for every sample or drop those samples from the sheet")
@@ -428,4 +422,6 @@ def read_sample_sheet(path, sample_id_column: str, required: list[str], matrix_s
         raise InputError(path, sample_id_column,
                          f"{len(absent)} samples are not columns of the matrix (e.g. {', '.join(absent[:3])})",
                          "remove them from the sample sheet or use the matrix that holds them")
-    return sheet.set_index(sample_id_column, drop=False).rename_axis("sample_id")
+    sheet = sheet.set_index(sample_id_column, drop=False).rename_axis("sample_id")
+    sheet.attrs["excluded"] = [str(e) for e in excluded]
+    return sheet

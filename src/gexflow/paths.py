@@ -144,6 +144,10 @@ class Paths:
         else:
             settings = {k: f[k] for k in ("min_expression", "min_fraction", "min_library_size", "max_loss")}
             settings.update(d.get("filter", {}))
+            if d.get("scale") == "log2_centred":  # its variance filter; other scales keep their hash
+                settings.setdefault("min_variance", f.get("min_variance", 0.0))
+            else:
+                settings.pop("min_variance", None)
         return {"dataset": {k: v for k, v in sorted(d.items()) if k not in FILTER_SKIP}, "filter": settings}
 
     def filter_hash(self, ds: str) -> str:

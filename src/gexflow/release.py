@@ -138,10 +138,11 @@ def privacy_audit(train: np.ndarray, holdout: np.ndarray, synthetic: np.ndarray,
 
 def input_scale_layer(X: np.ndarray, scale: str, library_sizes: np.ndarray | None) -> tuple[str, np.ndarray] | None:
     """The released values back on the dataset's input scale, where that is defined: linear values
-    (FPKM, TPM, RSEM normalised) for linear / log2p1 / log2_offset input, rounded counts for count
-    input (CPM times the library size of the real sample the covariates were drawn from)."""
+    (FPKM, TPM, RSEM normalised, array intensities) for linear / log2p1 / log2_offset / log2 input,
+    rounded counts for count input (CPM times the library size of the real sample the covariates
+    were drawn from); none for log2_centred / log_unknown input (no absolute scale to go back to)."""
     linear = np.clip(np.exp2(X) - 1.0, 0.0, None)
-    if scale in ("linear", "log2p1", "log2_offset"):
+    if scale in ("linear", "log2p1", "log2_offset", "log2"):
         return "linear", linear
     if scale == "counts" and library_sizes is not None:
         return "counts", np.round(linear * np.asarray(library_sizes, dtype=np.float64)[:, None] / 1e6)

@@ -55,7 +55,8 @@ def select_kegg(kegg: pd.DataFrame, var: pd.DataFrame, pathways: list[str],
         found = members.dropna(subset=["gene_id"])
         missing = members[members["gene_id"].isna()]
         coverage.append({"set": pid, "name": known[pid], "in_set": len(members), "found_in_data": len(found),
-                         "missing": len(missing), "missing_genes": ",".join(missing["symbol"].astype(str))})
+                         "missing": len(missing),
+                         "missing_genes": _names(missing["symbol"], missing.get("entrez_id"))})
         genes.append(pd.DataFrame({"gene_id": found["gene_id"], "source": f"kegg:{pid}"}))
     out = pd.concat(genes).groupby("gene_id", sort=False)["source"].agg(";".join).reset_index()
     return _with_symbols(out, var), pd.DataFrame(coverage)
@@ -102,7 +103,7 @@ def select_gmt(gmt_path, var: pd.DataFrame, names: list[str] | None) -> tuple[pd
         m["gene_id"] = map_to_dataset(m, var).to_numpy()
         found, missing = m.dropna(subset=["gene_id"]), m[m["gene_id"].isna()]
         coverage.append({"set": name, "name": desc, "in_set": len(m), "found_in_data": len(found),
-                         "missing": len(missing), "missing_genes": ",".join(missing["member"])})
+                         "missing": len(missing), "missing_genes": _names(missing["member"])})
         genes.append(pd.DataFrame({"gene_id": found["gene_id"], "source": f"gmt:{name}"}))
     out = pd.concat(genes).groupby("gene_id", sort=False)["source"].agg(";".join).reset_index()
     return _with_symbols(out, var), pd.DataFrame(coverage)
@@ -128,9 +129,21 @@ def select_list(path, var: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     found = hit.dropna().drop_duplicates()
     missing = table.loc[hit.isna()].iloc[:, 0].astype(str)
     coverage = pd.DataFrame([{"set": "list", "name": str(path), "in_set": len(table), "found_in_data": len(found),
-                              "missing": len(missing), "missing_genes": ",".join(missing)}])
+                              "missing": len(missing), "missing_genes": _names(missing)}])
     return _with_symbols(pd.DataFrame({"gene_id": found.to_numpy(), "source": f"list:{Path(path).name}"}), var), \
         coverage
+
+
+def _names(names: pd.Series, fallback: pd.Series | None = None) -> str:
+    """The missing genes as a comma list: a blank symbol is named by its Entrez id where there is
+    one, never as 'nan'; one with neither is counted as '(N without a name)'."""
+    names = names.astype(object).where(names.notna() & ~names.astype(str).isin(["", "nan"]))
+    if fallback is not None:
+        fb = fallback.astype(object).where(fallback.notna() & ~fallback.astype(str).isin(["", "nan"]))
+        names = names.fillna(fb.map(lambda e: f"entrez:{e}", na_action="ignore"))
+    named = [str(n) for n in names if pd.notna(n)]
+    unnamed = int(names.isna().sum())
+    return ",".join(named + ([f"({unnamed} without a name)"] if unnamed else []))
 
 
 def select_l1000(landmarks: pd.DataFrame, var: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -140,7 +153,7 @@ def select_l1000(landmarks: pd.DataFrame, var: pd.DataFrame) -> tuple[pd.DataFra
     missing = lm[lm["gene_id"].isna()]
     coverage = pd.DataFrame([{"set": "l1000", "name": "LINCS L1000 landmark genes", "in_set": len(lm),
                               "found_in_data": len(found), "missing": len(missing),
-                              "missing_genes": ",".join(missing["symbol"].astype(str))}])
+                              "missing_genes": _names(missing["symbol"], missing.get("entrez_id"))}])
     out = pd.DataFrame({"gene_id": found["gene_id"], "source": "l1000"})
     return _with_symbols(out, var), coverage
 

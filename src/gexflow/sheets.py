@@ -14,6 +14,124 @@ from gexflow.errors import InputError
 SAMPLE_SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "samples.schema.yaml"
 
 
+DEFAULT_ID_COLUMN = "sample_id"
+MISSING_COVARIATE_POLICIES = ("error", "from_patient", "drop_samples", "drop_covariate")
+
+
+def id_column(ds: dict) -> str:
+    """The sheet column holding sample ids: `sample_id_column`, or (omitted / null) the sheet's
+    first column when its header is blank, named `sample_id` here."""
+    return ds.get("sample_id_column") or DEFAULT_ID_COLUMN
+
+
+def used_columns(ds: dict) -> list[str]:
+    """Every sheet column the dataset entry uses: the id, roles, covariates, include / exclude and
+    the condition_map's column."""
+    cols = [id_column(ds), *required_columns(ds)]
+    cols += list((ds.get("include") or {})) + list((ds.get("exclude") or {}))
+    return list(dict.fromkeys(c for c in cols if c))
+
+
+def read_sheet(path, id_col: str, used: list[str] = ()) -> pd.DataFrame:
+    """THE reader of a sample sheet (TSV, plain or gzipped), for the pre-run checks, staging and the
+    filter alike, so they cannot disagree. Values are strings, empty cells NaN. A blank first header
+    names the sample id column (`id_col`; never pandas' 'Unnamed: 0'); other blank headers are named
+    `column_<n>`. A column name appearing twice is an error when the dataset uses it, otherwise a
+    warning and its later copies are left out (said in the log)."""
+    import logging
+
+    from gexflow.io import header_fields, read_table
+
+    log = logging.getLogger("gexflow.sheets")
+    fix = "point the dataset's `samples` at a TSV with one row per sample (optionally .gz)"
+    header = header_fields(path)
+    sheet = read_table(path, "sample sheet", fix, dtype=str, keep_default_na=False, na_values=[""])
+    if sheet.empty:
+        raise InputError(path, "(rows)", f"has a header but no sample rows ({len(sheet.columns)} columns)",
+                         "use the complete sample sheet, one row per sample")
+    # surrounding whitespace (spaces, tabs, no-break spaces) is never part of a label or an id
+    stripped = sheet.apply(lambda c: c.str.strip() if c.notna().any() else c)
+    changed = int((stripped.fillna("") != sheet.fillna("")).to_numpy().sum())
+    if changed:
+        log.info("%s: stripped surrounding whitespace from %d cells", path, changed)
+    sheet = stripped.replace("", np.nan)
+    if not header or len(header) != sheet.shape[1]:
+        return sheet  # an odd header: the column checks that follow say what is missing
+    names = list(header)
+    if names[0].strip() == "" and id_col not in names:
+        names[0] = id_col
+        log.info("%s: the first column has a blank header: it is the sample id column", path)
+    names = [n if n.strip() else f"column_{i + 1}" for i, n in enumerate(names)]
+    dups = sorted({c for c in names if names.count(c) > 1})
+    used_dups = [c for c in dups if c in used]
+    if used_dups:
+        raise InputError(path, used_dups[0], f"column name used by the dataset appears more than once in the "
+                         f"header ({names.count(used_dups[0])} times)", "give every column a unique name")
+    sheet.columns = names
+    if dups:
+        log.warning("%s: %d column names appear more than once (%s); the dataset does not use them, so only "
+                    "the first of each is kept", path, len(dups), ", ".join(dups[:5]))
+        sheet = sheet.loc[:, ~pd.Index(names).duplicated()]
+    return sheet
+
+
+def resolve_missing_covariates(sheet: pd.DataFrame, ds: dict, sheet_file) -> tuple[pd.DataFrame, dict, list]:
+    """Empty covariate values by the dataset's `missing_covariates` policy:
+    error (one line naming the column and the first sample), from_patient (the value of the same
+    patient's other samples, which must agree), drop_samples (those samples left out) or
+    drop_covariate (the covariate left out). Returns (sheet, dataset entry without dropped
+    covariates, notes: (step, note) for filter_steps.tsv)."""
+    import logging
+
+    log = logging.getLogger("gexflow.sheets")
+    policy = ds.get("missing_covariates", "error")
+    covs = list(ds.get("categorical_covariates", [])) + list(ds.get("numerical_covariates", []))
+    ds = dict(ds)
+    notes = []
+    for col in covs:
+        if col not in sheet.columns:
+            continue
+        empty = sheet[col].isna()
+        if not empty.any():
+            continue
+        first = sheet.index[empty][0]
+        if policy == "error":
+            raise InputError(sheet_file, col, f"empty covariate value for {int(empty.sum())} samples (e.g. {first})",
+                             "fill them in, or set the dataset's `missing_covariates` to from_patient, drop_samples "
+                             "or drop_covariate")
+        if policy == "from_patient":
+            pcol = ds.get("patient_column")
+            if not pcol:
+                raise InputError(sheet_file, col, "`missing_covariates: from_patient` needs a `patient_column`",
+                                 "set the dataset's `patient_column`, or use drop_samples or drop_covariate")
+            known = sheet.loc[~empty].groupby(pcol)[col].agg(lambda v: sorted(set(v)))
+            conflict = [p for p, v in known.items() if len(v) > 1]
+            single = {p: v[0] for p, v in known.items() if len(v) == 1}
+            fill = sheet.loc[empty, pcol].map(single)
+            if fill.isna().any():
+                s = fill.index[fill.isna()][0]
+                why = "disagree" if sheet.loc[s, pcol] in conflict else "have no value either"
+                raise InputError(sheet_file, col, f"sample {s} has no value and its patient's other samples {why}",
+                                 "fill in the value, or use `missing_covariates: drop_samples` or drop_covariate")
+            sheet = sheet.copy()
+            sheet.loc[empty, col] = fill
+            note = f"{col}: {int(empty.sum())} empty values filled from the same patient's other samples"
+        elif policy == "drop_samples":
+            sheet = sheet.loc[~empty]
+            note = f"{col}: {int(empty.sum())} samples without a value left out"
+            if sheet.empty:
+                raise InputError(sheet_file, col, "every sample lacks this covariate",
+                                 "fill it in, or use `missing_covariates: drop_covariate`")
+        else:
+            for key in ("categorical_covariates", "numerical_covariates"):
+                ds[key] = [c for c in ds.get(key, []) if c != col]
+            sheet = sheet.drop(columns=[col])
+            note = f"{col}: covariate left out ({int(empty.sum())} samples without a value)"
+        log.warning("%s: missing_covariates %s: %s", sheet_file, policy, note)
+        notes.append((f"missing_covariates:{policy}", len(sheet), note))
+    return sheet, ds, notes
+
+
 def sheet_roles(ds: dict) -> dict:
     """Role -> the sheet column a dataset entry names for it (condition, patient)."""
     return {"condition": ds.get("condition_column"), "patient": ds.get("patient_column")}
@@ -33,14 +151,15 @@ def validate_sheet(sheet: pd.DataFrame, ds: dict, sheet_file) -> None:
 
     roles = sheet_roles(ds)
     validator = jsonschema.Draft202012Validator(yaml.safe_load(SAMPLE_SCHEMA.read_text()))
-    canon = pd.DataFrame({"sample_id": sheet[ds["sample_id_column"]]})
+    idc = id_column(ds)
+    canon = pd.DataFrame({"sample_id": sheet[idc]})
     for role, col in roles.items():
         if col:
             canon[role] = sheet[col]
     for i, row in enumerate(canon.to_dict(orient="records")):
         e = jsonschema.exceptions.best_match(validator.iter_errors(row))
         if e is not None:
-            field = roles.get(list(e.path)[0], ds["sample_id_column"]) if e.path else ds["sample_id_column"]
+            field = roles.get(list(e.path)[0], idc) if e.path else idc
             raise InputError(sheet_file, field, f"row {i + 2}: {e.message}", "fix that row of the sample sheet")
     for col in ds.get("numerical_covariates", []):
         values = pd.to_numeric(sheet[col], errors="coerce")

@@ -108,7 +108,9 @@ def stage_single_cell_table(matrix, samples, dest, sums_file, ds: dict) -> None:
     X, genes = read_expression_table(matrix, ds["gene_id_column"], [sym] if sym else [],
                                      duplicates=ds.get("duplicate_gene_ids", "error"),
                                      missing=ds.get("missing_values", "error"))
-    sheet = read_sample_sheet(samples, ds["sample_id_column"], list(ds.get("categorical_covariates", [])), X.index)
+    from gexflow.sheets import id_column
+
+    sheet = read_sample_sheet(samples, id_column(ds), list(ds.get("categorical_covariates", [])), X.index)
     X = X.loc[sheet.index]
     obs = sheet.astype(str)
     obs.index = pd.Index(obs.index.astype(str), name=None)

@@ -1,5 +1,6 @@
 """Gene selection on the real KIRC pairs: KEGG pathway coverage, L1000 landmarks, DEGs, set algebra."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -78,3 +79,15 @@ def test_union_and_intersection():
     assert u.set_index("gene_id").loc["y", "source"] == "kegg:hsa05211;deg"
     i = selection.combine([a, b], "intersection")
     assert i["gene_id"].tolist() == ["y"]
+
+
+def test_coverage_never_lists_nan(kirc_var):
+    """Real landmarks with the symbol of the two not found blanked: named by Entrez id, never 'nan'."""
+    lm = pd.read_csv(GENESETS / "l1000_landmark_genes_978.tsv", sep="\t", dtype=str).rename(columns=L1000_RENAME)
+    _, cov = selection.select_l1000(lm, kirc_var)
+    missing = cov["missing_genes"].item().split(",")
+    lm.loc[lm["symbol"].isin(missing[:2]), ["symbol", "symbol_lincs"]] = np.nan
+    _, cov = selection.select_l1000(lm, kirc_var)
+    names = cov["missing_genes"].item().split(",")
+    assert "nan" not in names and sum(n.startswith("entrez:") for n in names) == 2
+    assert selection._names(pd.Series([np.nan, "", "A"])) == "A,(2 without a name)"

@@ -53,7 +53,8 @@ def call_degs(job) -> None:
                            groups=(group_a, group_b), **common)
     else:
         table = deg.call_degs(adata.X, adata.var, design, method=method,
-                              pseudo_count=params.get("pseudo_count", "auto"), **common)
+                              pseudo_count=params.get("pseudo_count", "auto"),
+                              centred=adata.uns.get("gexflow", {}).get("input_scale") == "log2_centred", **common)
     p_col = "p_bonferroni" if params["correction"] == "bonferroni" else "p_bh"
     counts = table["test_method"].value_counts()
     up, down = int((table["deg"] & (table["log2fc"] > 0)).sum()), int((table["deg"] & (table["log2fc"] < 0)).sum())

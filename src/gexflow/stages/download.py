@@ -23,7 +23,11 @@ DATASET_PARSERS = {
 
 def stage_embedded_bulk(job) -> None:
     """Rule stage_embedded_bulk: the shipped (or user's) matrix and sample sheet, verified and staged."""
+    from gexflow.sheets import DEFAULT_ID_COLUMN, read_sheet
+
     sums = job.input.get("sums") or None
+    # the sheet read as every later reader reads it (sheets.read_sheet): an unreadable one fails here, unstaged
+    read_sheet(job.input["samples"], DEFAULT_ID_COLUMN)
     stage_file(job.input["matrix"], job.output["expression"], sums, compress=True)
     stage_file(job.input["samples"], job.output["samples"], sums)
 

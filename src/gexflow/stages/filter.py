@@ -41,7 +41,8 @@ def _filter(job, ds: dict, params: dict) -> None:
         adata, steps, qc, mapping = _filter_bulk(inputs, ds, params)
     filtering.check_stored_values(adata, ds, inputs.get("expression", inputs.get("matrix")))
     steps_df = filtering.steps_table(steps)
-    adata.uns["gexflow"] = {"dataset": name, "input_scale": ds["scale"], "output_scale": "log2(x+1)",
+    out_scale = "centred log2 (as given)" if ds["scale"] == "log2_centred" else "log2(x+1)"
+    adata.uns["gexflow"] = {"dataset": name, "input_scale": ds["scale"], "output_scale": out_scale,
                             "filter": params, "steps": steps_df.to_dict(orient="list")}
     filter_qc_figure(qc["kept"], qc["dropped"], steps_df, job.output["qc"],
                      title=f"{name}: {adata.n_obs} samples x {adata.n_vars} genes", xlabel=qc["xlabel"],
@@ -68,17 +69,34 @@ def _filter_bulk(inputs, ds, params):
                                      missing=ds.get("missing_values", "error"))
     X, genes, mapping = identifiers.map_matrix_ids(X, genes, ds, inputs["entrez_map"], matrix_file)
     value_map = {ds["condition_column"]: ds["condition_map"]} if ds.get("condition_map") else {}
-    sheet = read_sample_sheet(sheet_file, ds["sample_id_column"], sheets.required_columns(ds), X.index,
+    covariates = list(ds.get("categorical_covariates", [])) + list(ds.get("numerical_covariates", []))
+    sheet = read_sample_sheet(sheet_file, sheets.id_column(ds), sheets.required_columns(ds), X.index,
                               include=ds.get("include"), exclude=ds.get("exclude"), value_map=value_map,
-                              own_group=ds.get("patient_column"))
+                              own_group=ds.get("patient_column"), covariates=covariates)
+    excluded = [s for s in sheet.attrs.get("excluded", []) if s in X.index]
+    n_sheet, in_sheet = len(sheet), sheet.index
+    sheet, ds, notes = sheets.resolve_missing_covariates(sheet, ds, sheet_file)
     sheets.validate_sheet(sheet, ds, sheet_file)
-    extra = X.index.difference(sheet.index)
+    if excluded:
+        log.info("%s: %d samples excluded by the dataset's include / exclude (e.g. %s)", sheet_file, len(excluded),
+                 excluded[0])
+    extra = X.index.difference(in_sheet).difference(excluded)
     if len(extra):
         log.info("%s: %d matrix samples are not in the sample sheet and are left out", matrix_file, len(extra))
+    n_matrix = X.shape[0]
     X = X.loc[sheet.index]
     L, keep_samples, keep_genes, steps = filtering.normalise_bulk(
         X.to_numpy(), ds["scale"], params, log_offset=ds.get("log_offset"), file=matrix_file,
         scale_check=ds.get("scale_check", True), gene_ids=list(X.columns), sample_ids=list(X.index))
+    pre = [filtering.FilterStep("input", n_matrix, steps[0].genes, "matrix samples")]
+    if excluded:
+        pre.append(filtering.FilterStep("excluded", n_matrix - len(excluded), steps[0].genes,
+                                        f"{len(excluded)} samples excluded by the dataset's include / exclude"))
+    if n_sheet != pre[-1].samples:
+        pre.append(filtering.FilterStep("sample_sheet", n_sheet, steps[0].genes,
+                                        f"{pre[-1].samples - n_sheet} matrix samples not in the sample sheet"))
+    pre += [filtering.FilterStep(step, n, steps[0].genes, note) for step, n, note in notes]
+    steps = pre + steps[1:]
     means = L.mean(axis=0)
     obs = sheets.sheet_obs(sheet[keep_samples], ds)
     var = identifiers.gene_table(genes[keep_genes], ds, inputs["entrez_map"], mapping)
@@ -87,7 +105,9 @@ def _filter_bulk(inputs, ds, params):
         adata.layers["counts"] = X.to_numpy()[keep_samples][:, keep_genes]
         adata.obs["library_size"] = X.to_numpy()[keep_samples].sum(axis=1)
     adata.obs.index.name = None  # h5ad refuses an index name that is also a column
-    qc = dict(kept=means[keep_genes], dropped=means[~keep_genes], xlabel="per-gene mean log2(x+1)",
-              threshold=params["min_expression"])
+    centred = ds["scale"] == "log2_centred"
+    qc = dict(kept=means[keep_genes], dropped=means[~keep_genes],
+              xlabel="per-gene mean (centred log2)" if centred else "per-gene mean log2(x+1)",
+              threshold=None if centred else params["min_expression"])
     return adata, steps, qc, mapping
 
