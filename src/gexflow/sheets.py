@@ -4,6 +4,7 @@ and the AnnData `obs` built from it (numerical columns as floats, the rest as ca
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pandas as pd
 
 from gexflow.errors import InputError
 
+log = logging.getLogger("gexflow.sheets")
 SAMPLE_SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "samples.schema.yaml"
 
 
@@ -194,3 +196,65 @@ def sheet_obs(sheet: pd.DataFrame, ds: dict) -> pd.DataFrame:
         obs[col] = pd.to_numeric(obs[col]).astype(np.float64) if col in numerical else obs[col].astype("category")
     obs.attrs = {}
     return obs
+
+
+def read_sample_sheet(path, sample_id_column: str, required: list[str], matrix_samples: pd.Index, *,
+                      include: dict | None = None, exclude: dict | None = None,
+                      value_map: dict | None = None, own_group: str | None = None,
+                      covariates: list[str] | None = None) -> pd.DataFrame:
+    """Read a sample sheet (one row per sample, TSV or gzipped TSV) and check it against the
+    matrix's sample columns. `include` / `exclude` ({column: [values]}) keep or drop rows before
+    any check (drop a level without editing the file); `value_map` ({column: {old: new}}) renames
+    values (e.g. Cancer -> tumor), values it does not list are kept. An empty `own_group` value
+    (the patient column) becomes the sample's own id: that sample is a patient of its own.
+    Empty values of `covariates` are left for sheets.resolve_missing_covariates; the ids the
+    include / exclude filters removed are in `attrs["excluded"]`."""
+    used = [sample_id_column, *required, *(include or {}), *(exclude or {})]
+    sheet = read_sheet(path, sample_id_column, used)
+    excluded = []
+    for kind, rules in (("include", include or {}), ("exclude", exclude or {})):
+        for col, values in rules.items():
+            if col not in sheet.columns:
+                raise InputError(path, col, f"column named in the dataset's `{kind}` is not in the sheet",
+                                 f"use one of: {', '.join(sheet.columns[:10])}")
+            hit = sheet[col].astype(str).isin([str(v) for v in values])
+            before = len(sheet)
+            if sample_id_column in sheet.columns:
+                excluded += list(sheet.loc[~hit if kind == "include" else hit, sample_id_column].dropna())
+            sheet = sheet[hit] if kind == "include" else sheet[~hit]
+            log.info("%s: `%s` on %s %s keeps %d of %d samples", path, kind, col, list(values), len(sheet), before)
+        if sheet.empty:
+            raise InputError(path, kind, "no sample is left after the dataset's `include` / `exclude` filters",
+                             "check the column values listed there")
+    for col, mapping in (value_map or {}).items():
+        if col in sheet.columns:
+            unknown = sorted(set(sheet[col].dropna()) - set(map(str, mapping)) - set(map(str, mapping.values())))
+            sheet[col] = sheet[col].map(lambda v, m=mapping: m.get(v, v) if isinstance(v, str) else v)
+            if unknown:
+                log.info("%s: %s values not in the dataset's map, kept as they are: %s", path, col, unknown[:5])
+    for col in [sample_id_column, *required]:
+        if col not in sheet.columns:
+            raise InputError(path, col, f"required column missing (columns: {', '.join(sheet.columns[:8])})",
+                             "add the column or change the dataset's `*_column` setting to an existing one")
+    ids = sheet[sample_id_column]
+    if own_group and own_group in sheet.columns and sheet[own_group].isna().any():
+        log.info("%s: %d samples have no %s; each is its own patient", path, int(sheet[own_group].isna().sum()),
+                 own_group)
+        sheet[own_group] = sheet[own_group].fillna(ids)
+    if ids.isna().any():
+        raise InputError(path, sample_id_column, "empty sample id", "fill in every sample id")
+    if ids.duplicated().any():
+        raise InputError(path, sample_id_column, f"duplicate sample id {ids[ids.duplicated()].iloc[0]}",
+                         "list each sample once")
+    for col in [c for c in required if c not in (covariates or ())]:
+        if sheet[col].isna().any():
+            raise InputError(path, col, f"empty value for sample {ids[sheet[col].isna()].iloc[0]}",
+                             "fill in the column for every sample or drop those samples from the sheet")
+    absent = ids[~ids.isin(matrix_samples)]
+    if len(absent):
+        raise InputError(path, sample_id_column,
+                         f"{len(absent)} samples are not columns of the matrix (e.g. {', '.join(absent[:3])})",
+                         "remove them from the sample sheet or use the matrix that holds them")
+    sheet = sheet.set_index(sample_id_column, drop=False).rename_axis("sample_id")
+    sheet.attrs["excluded"] = [str(e) for e in excluded]
+    return sheet

@@ -100,7 +100,8 @@ def stage_single_cell_table(matrix, samples, dest, sums_file, ds: dict) -> None:
     import anndata as ad
     import numpy as np
 
-    from gexflow.io import read_expression_table, read_sample_sheet, write_h5ad
+    from gexflow.io import read_expression_table, write_h5ad
+    from gexflow.sheets import read_sample_sheet
 
     verify_shipped(matrix, sums_file)
     verify_shipped(samples, sums_file)

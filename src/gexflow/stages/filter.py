@@ -59,7 +59,8 @@ def _filter_bulk(inputs, ds, params):
     import anndata as ad
 
     from gexflow import identifiers, sheets
-    from gexflow.io import read_expression_table, read_sample_sheet, verify_sidecar
+    from gexflow.io import read_expression_table, verify_sidecar
+    from gexflow.sheets import read_sample_sheet
 
     matrix_file, sheet_file = inputs["expression"], inputs["samples"]
     verify_sidecar(matrix_file)
