@@ -483,6 +483,17 @@ def kirc_gene_sets(tmp_path_factory, tiny_paths, kirc_filtered, kirc_references)
     return out
 
 
+# --------------------------------------------------------------------------- small synthetic fixtures
+def synthetic_matrix(n=30, g=12, seed=0):
+    """A synthetic (not biological) test matrix: three groups of samples around random centres."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    groups = np.repeat([0, 1, 2], n // 3)
+    centres = rng.normal(0, 2, size=(3, g))
+    return centres[groups] + rng.normal(0, 0.3, size=(n, g)), groups.astype(str)
+
+
 # ------------------------------------------------------------------------------- the SIGKILL harness
 KILL_PREAMBLE = """\
 import os, signal, sys

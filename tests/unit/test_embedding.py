@@ -10,17 +10,14 @@ import torch
 from gexflow import embedding
 from gexflow.models.training import Trainer
 
+from conftest import synthetic_matrix
+
 torch.set_num_threads(1)
 
 CFG = {"sample_dim": 2, "gene_dim": 4, "hidden": [8], "activation": "tanh", "optimiser": "adam", "lr": 0.05,
        "batch_size": 7, "init_sd": 0.1}
 
 
-def synthetic_matrix(n=30, g=12, seed=0):
-    rng = np.random.default_rng(seed)
-    groups = np.repeat([0, 1, 2], n // 3)
-    centres = rng.normal(0, 2, size=(3, g))
-    return centres[groups] + rng.normal(0, 0.3, size=(n, g)), groups.astype(str)
 
 
 def test_pair_batches_visit_every_observed_pair_once_and_masked_never():

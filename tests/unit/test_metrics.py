@@ -15,7 +15,7 @@ from gexflow.metrics import synthetic as metrics
 from gexflow.metrics import tables
 from gexflow.metrics.synthetic import augmentation_utility, gamma, paired_interval, prdc, within_class_gamma
 
-from conftest import REPO
+from conftest import REPO, synthetic_matrix
 
 
 # ------------------------------------------------------------------------ generators on real data
@@ -273,11 +273,6 @@ def test_metrics_match_sklearn_and_scipy():
 
 
 # ------------------------------------------------------------------------------------- embeddings
-def synthetic_matrix(n=30, g=12, seed=0):
-    rng = np.random.default_rng(seed)
-    groups = np.repeat([0, 1, 2], n // 3)
-    centres = rng.normal(0, 2, size=(3, g))
-    return centres[groups] + rng.normal(0, 0.3, size=(n, g)), groups.astype(str)
 
 
 
