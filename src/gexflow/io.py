@@ -326,7 +326,7 @@ def read_expression_table(path, gene_id_column: str, annotation_columns: list[st
                         path, int((~ok).sum()))
             X, ann, ids = X[:, ok], ann.loc[ok], ids[ok]
     nan_rows, nan_cols = np.nonzero(~np.isfinite(X))
-    if len(nan_rows):
+    if len(nan_rows) and missing != "keep":  # keep: the caller handles them after its sample filters
         raise InputError(path, values.columns[nan_rows[0]],
                          f"{len(nan_rows)} missing or non-finite values (first at gene {ids.iloc[nan_cols[0]]})",
                          "impute or drop those genes/samples, or set the dataset's `missing_values: drop_genes`")
@@ -336,14 +336,32 @@ def read_expression_table(path, gene_id_column: str, annotation_columns: list[st
     return pd.DataFrame(X, index=pd.Index(values.columns, name="sample_id"), columns=ann.index), ann
 
 
+def handle_missing(X: pd.DataFrame, genes: pd.DataFrame, missing: str, path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Missing values of the kept samples: drop those genes (`drop_genes`, counted in the log) or refuse."""
+    bad = ~np.isfinite(X.to_numpy()).all(axis=0)
+    if bad.any() and missing == "drop_genes":
+        log.warning("%s: dropped %d genes with missing values in the kept samples (`missing_values: drop_genes`)",
+                    path, int(bad.sum()))
+        return X.loc[:, ~bad], genes.loc[~bad]
+    if bad.any():
+        rows, cols = np.nonzero(~np.isfinite(X.to_numpy()))
+        raise InputError(path, X.index[rows[0]], f"{len(rows)} missing or non-finite values (first at gene "
+                         f"{X.columns[cols[0]]})", "impute or drop those genes/samples, or set the dataset's "
+                         "`missing_values: drop_genes`")
+    return X, genes
+
+
 def read_sample_sheet(path, sample_id_column: str, required: list[str], matrix_samples: pd.Index, *,
                       include: dict | None = None, exclude: dict | None = None,
-                      value_map: dict | None = None, own_group: str | None = None) -> pd.DataFrame:
+                      value_map: dict | None = None, own_group: str | None = None,
+                      ds: dict | None = None) -> pd.DataFrame:
     """Read a sample sheet (one row per sample, TSV or gzipped TSV) and check it against the
     matrix's sample columns. `include` / `exclude` ({column: [values]}) keep or drop rows before
     any check (drop a level without editing the file); `value_map` ({column: {old: new}}) renames
     values (e.g. Cancer -> tumor), values it does not list are kept. An empty `own_group` value
-    (the patient column) becomes the sample's own id: that sample is a patient of its own."""
+    (the patient column) becomes the sample's own id: that sample is a patient of its own. The
+    dataset's `derive` / `levels` columns (`ds`) are made first, so filters can use them; their
+    (column, level, samples) table is in `attrs["derived"]`."""
     sheet = read_table(path, "sample sheet", "point the dataset's `samples` at a TSV with one row per sample "
                        "(optionally .gz)", dtype=str, keep_default_na=False, na_values=[""])
     header = header_fields(path)
@@ -351,6 +369,14 @@ def read_sample_sheet(path, sample_id_column: str, required: list[str], matrix_s
     if dup_cols:
         raise InputError(path, dup_cols[0], f"{len(dup_cols)} column names appear more than once in the header",
                          "give every column a unique name")
+    derived = None
+    if ds and (ds.get("derive") or ds.get("levels")):
+        from gexflow.sheets import derive_columns
+
+        sheet, derived = derive_columns(sheet, ds, path)
+        for r in derived.itertuples():
+            log.info("%s: derived %s (%s of %s) = %s: %d samples", path, r.column, r.rule, r[2], r.level, r.samples)
+    counts = [("sheet", len(sheet))]
     for kind, rules in (("include", include or {}), ("exclude", exclude or {})):
         for col, values in rules.items():
             if col not in sheet.columns:
@@ -360,6 +386,7 @@ def read_sample_sheet(path, sample_id_column: str, required: list[str], matrix_s
             before = len(sheet)
             sheet = sheet[hit] if kind == "include" else sheet[~hit]
             log.info("%s: `%s` on %s %s keeps %d of %d samples", path, kind, col, list(values), len(sheet), before)
+            counts.append((f"{kind} {col}", len(sheet)))
         if sheet.empty:
             raise InputError(path, kind, "no sample is left after the dataset's `include` / `exclude` filters",
                              "check the column values listed there")
@@ -392,4 +419,6 @@ def read_sample_sheet(path, sample_id_column: str, required: list[str], matrix_s
         raise InputError(path, sample_id_column,
                          f"{len(absent)} samples are not columns of the matrix (e.g. {', '.join(absent[:3])})",
                          "remove them from the sample sheet or use the matrix that holds them")
-    return sheet.set_index(sample_id_column, drop=False).rename_axis("sample_id")
+    sheet = sheet.set_index(sample_id_column, drop=False).rename_axis("sample_id")
+    sheet.attrs = {"derived": derived, "counts": counts}
+    return sheet

@@ -26,6 +26,39 @@ def required_columns(ds: dict) -> list[str]:
     return list(dict.fromkeys(cols))
 
 
+def derive_columns(sheet: pd.DataFrame, ds: dict, sheet_file) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The dataset's `derive` ({col: {from, regex}}: the regex's first group, or the whole match)
+    and `levels` ({col: {from, map: {pattern: level}, unmatched: error | na}}: the first pattern
+    found in the value wins) applied to the sheet. Returns the sheet and a (column, level, samples)
+    table; a value no rule matches is an error listing those values, or NA with `unmatched: na`."""
+    import re
+
+    sheet, rows = sheet.copy(), []
+    for kind, rules in (("derive", ds.get("derive") or {}), ("levels", ds.get("levels") or {})):
+        for col, rule in rules.items():
+            src = rule["from"]
+            if src not in sheet.columns:
+                raise InputError(sheet_file, src, f"column named in `{kind}.{col}.from` is not in the sheet",
+                                 f"use one of: {', '.join(map(str, sheet.columns[:12]))}")
+            text = sheet[src].fillna("").astype(str)
+            if kind == "derive":
+                rx = re.compile(rule["regex"])
+                out = text.map(lambda v, rx=rx: (lambda m: None if m is None else (m.group(1) if rx.groups
+                                                                                   else m.group(0)))(rx.search(v)))
+            else:
+                pats = [(re.compile(p), lvl) for p, lvl in rule["map"].items()]
+                out = text.map(lambda v, pats=pats: next((lvl for rx, lvl in pats if rx.search(v)), None))
+            miss = sorted(set(text[out.isna()]))
+            if miss and rule.get("unmatched", "error") != "na":
+                raise InputError(sheet_file, src, f"`{kind}.{col}` matches no rule for {len(miss)} values: "
+                                 + ", ".join(f"'{v}'" for v in miss[:8]),
+                                 f"extend `datasets.<ds>.{kind}.{col}`, or set `unmatched: na` to keep them as NA")
+            sheet[col] = out.astype(object).where(out.notna(), np.nan)
+            for level, n in out.fillna("NA").value_counts().sort_index().items():
+                rows.append({"column": col, "from": src, "rule": kind, "level": level, "samples": int(n)})
+    return sheet, pd.DataFrame(rows, columns=["column", "from", "rule", "level", "samples"])
+
+
 def validate_sheet(sheet: pd.DataFrame, ds: dict, sheet_file) -> None:
     """Rows against the sample-sheet schema (canonical names); numerical covariates are numbers."""
     import jsonschema

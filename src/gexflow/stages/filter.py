@@ -58,26 +58,37 @@ def _filter_bulk(inputs, ds, params):
     import anndata as ad
 
     from gexflow import identifiers, sheets
-    from gexflow.io import read_expression_table, read_sample_sheet, verify_sidecar
+    from gexflow.io import handle_missing, read_expression_table, read_sample_sheet, verify_sidecar
+
+    from gexflow.geo import annotation_columns
 
     matrix_file, sheet_file = inputs["expression"], inputs["samples"]
     verify_sidecar(matrix_file)
     verify_sidecar(sheet_file)
-    X, genes = read_expression_table(matrix_file, ds["gene_id_column"], ds.get("annotation_columns", []),
-                                     duplicates=ds.get("duplicate_gene_ids", "error"),
-                                     missing=ds.get("missing_values", "error"))
-    X, genes, mapping = identifiers.map_matrix_ids(X, genes, ds, inputs["entrez_map"], matrix_file)
+    X, genes = read_expression_table(matrix_file, ds["gene_id_column"], annotation_columns(ds),
+                                     duplicates=ds.get("duplicate_gene_ids", "error"), missing="keep")
+    pre = [filtering.FilterStep("matrix" + (f" (platform {ds['platform']})" if ds.get("platform") else ""), *X.shape)]
     value_map = {ds["condition_column"]: ds["condition_map"]} if ds.get("condition_map") else {}
     sheet = read_sample_sheet(sheet_file, ds["sample_id_column"], sheets.required_columns(ds), X.index,
                               include=ds.get("include"), exclude=ds.get("exclude"), value_map=value_map,
-                              own_group=ds.get("patient_column"))
+                              own_group=ds.get("patient_column"), ds=ds)
+    derived, counts = sheet.attrs.get("derived"), sheet.attrs.get("counts", [])
+    sheet.attrs = {}
     sheets.validate_sheet(sheet, ds, sheet_file)
+    pre += [filtering.FilterStep(f"sheet {what}", n, X.shape[1]) for what, n in counts]
+    for r in (derived.itertuples() if derived is not None else []):
+        pre.append(filtering.FilterStep(f"derived {r.column}={r.level}", r.samples, X.shape[1], f"{r.rule} of {r[2]}"))
     extra = X.index.difference(sheet.index)
     if len(extra):
         log.info("%s: %d matrix samples are not in the sample sheet and are left out", matrix_file, len(extra))
-    X = X.loc[sheet.index]
+    X = X.loc[sheet.index]  # sheet filters first: a gene missing only in a dropped sample stays
+    X, genes = handle_missing(X, genes, ds.get("missing_values", "error"), matrix_file)
+    pre.append(filtering.FilterStep("missing_values", *X.shape, ds.get("missing_values", "error")))
+    X, genes, mapping = identifiers.map_matrix_ids(X, genes, ds, inputs["entrez_map"], matrix_file)
+    pre.append(filtering.FilterStep("id_mapping", *X.shape, f"{ds.get('gene_id_type', 'symbol')} -> genes"))
     L, keep_samples, keep_genes, steps = filtering.normalise_bulk(
         X.to_numpy(), ds["scale"], params, log_offset=ds.get("log_offset"), file=matrix_file)
+    steps = pre + steps[1:]  # normalise_bulk's "input" is the id_mapping row
     means = L.mean(axis=0)
     obs = sheets.sheet_obs(sheet[keep_samples], ds)
     var = identifiers.gene_table(genes[keep_genes], ds, inputs["entrez_map"], mapping)
