@@ -121,3 +121,53 @@ def test_derive_and_levels_rules(family, tmp_path):
     narrow["levels"]["condition"]["unmatched"] = "na"
     out, _ = sheets.derive_columns(sheet, narrow, samples)
     assert out["condition"].isna().sum() == 3
+
+
+def test_chosen_platform_through_filter_and_deg_stages(family, tmp_path):
+    """Stage-level: the file's annotation maps the probes, derive/levels make patient and
+    condition, filter_steps.tsv counts each step, and the DEG stage finds the paired design."""
+    from gexflow.paths import Paths
+    from gexflow.stages.deg import call_degs
+    from gexflow.stages.filter import filter_normalise
+
+    from conftest import ENTREZ_MAP, make_job, validated
+
+    over = {"datasets": {"my_cohort": {"soft": str(family), "platform": "GPL90001", **RULES,
+                                       "condition_column": "condition", "patient_column": "patient",
+                                       "categorical_covariates": ["condition"],
+                                       "deg": {"contrast": {"column": "condition", "groups": ["tumor", "normal"]},
+                                               "min_pairs": 3}}}}
+    cfg = validated("config/config.yaml", "config/own_data.yaml", merged=over)
+    paths = Paths(cfg)
+    staged = {"expression": tmp_path / "staged" / "expression.tsv.gz", "samples": tmp_path / "staged" / "samples.tsv"}
+    staged["expression"].parent.mkdir()
+    prepare_geo(family, staged["expression"], staged["samples"], platform="GPL90001")
+    from gexflow.io import write_sidecar
+
+    for f in staged.values():
+        write_sidecar(f)
+    out = {"h5ad": tmp_path / "filtered.h5ad", "steps": tmp_path / "filter_steps.tsv",
+           "ids": tmp_path / "id_mapping.tsv", "qc": tmp_path / "filter_qc.png"}
+    job = make_job("filter_normalise", input={**staged, "entrez_map": ENTREZ_MAP}, output=out,
+                   params=paths.filter_params("my_cohort"), wildcards={"dataset": "my_cohort"})
+    with pytest.raises(InputError, match=r"probes are in the annotation .*GPL97\.annot\.gz \(platform GPL97\)"):
+        filter_normalise(job)  # the template's GPL97 annotation covers none of these probes: not gene_id_type
+    assert not out["h5ad"].exists()
+    cfg["datasets"]["my_cohort"].pop("probe_annotation")  # now the family file's own platform table
+    paths = Paths(cfg)
+    filter_normalise(make_job("filter_normalise", input={**staged, "entrez_map": ENTREZ_MAP}, output=out,
+                              params=paths.filter_params("my_cohort"), wildcards={"dataset": "my_cohort"}))
+    steps = pd.read_csv(out["steps"], sep="\t")
+    by_step = dict(zip(steps["step"], zip(steps["samples"], steps["genes"])))
+    assert by_step["matrix (platform GPL90001)"] == (6, 40)
+    assert by_step["derived condition=tumor"][0] == 3 and by_step["derived patient=1"][0] == 2
+    assert by_step["id_mapping"] == (6, 40)
+    import anndata as ad
+
+    adata = ad.read_h5ad(out["h5ad"])
+    assert adata.n_obs == 6 and set(adata.obs["condition"]) == {"tumor", "normal"}
+    deg_out = {"table": tmp_path / "degs.tsv", "summary": tmp_path / "summary.tsv", "volcano": tmp_path / "v.png"}
+    call_degs(make_job("call_degs", input={"h5ad": out["h5ad"]}, output=deg_out,
+                       params=paths.deg_params("my_cohort"), wildcards={"dataset": "my_cohort"}))
+    summary = dict(pd.read_csv(deg_out["summary"], sep="\t", header=None, dtype=str).to_numpy()[1:])
+    assert summary["design"] == "paired" and summary["matched_pairs"] == "3"

@@ -70,8 +70,9 @@ def download_dataset(job) -> None:
     with tempfile.TemporaryDirectory(dir=Path(out["expression"]).parent.parent) as tmp:
         key = "soft" if w["source"] == "geo" else "source"
         files = _fetch_all(p["urls"], job.config["download"], Path(tmp), f"datasets.{w['dataset']}.{key}")
-        DATASET_PARSERS[w["source"]](files, out, {"tissues": p.get("tissues"), "platform": p["source"].get("platform"),
-                                                  "platform_field": f"datasets.{w['dataset']}.platform"})
+        extra = {"tissues": p.get("tissues"), "platform": p.get("source", {}).get("platform"),
+                 "platform_field": f"datasets.{w['dataset']}.platform"}
+        DATASET_PARSERS[w["source"]](files, out, extra)
 
 
 def download_kegg(job) -> None:

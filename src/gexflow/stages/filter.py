@@ -58,9 +58,8 @@ def _filter_bulk(inputs, ds, params):
     import anndata as ad
 
     from gexflow import identifiers, sheets
-    from gexflow.io import handle_missing, read_expression_table, read_sample_sheet, verify_sidecar
-
     from gexflow.geo import annotation_columns
+    from gexflow.io import handle_missing, read_expression_table, read_sample_sheet, verify_sidecar
 
     matrix_file, sheet_file = inputs["expression"], inputs["samples"]
     verify_sidecar(matrix_file)
