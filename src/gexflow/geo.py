@@ -154,6 +154,13 @@ def uses_file_annotation(ds: dict) -> bool:
     return ds.get("source") == "geo" and ds.get("gene_id_type") == "probe" and not ds.get("probe_annotation")
 
 
-def annotation_columns(ds: dict) -> list[str]:
+def annotation_columns(ds: dict, matrix_file) -> list[str]:
+    """The dataset's annotation columns plus the platform-table columns a staged GSE table has
+    (present whether or not `probe_annotation` is given)."""
+    from gexflow.io import header_fields
+
     cols = list(ds.get("annotation_columns", []))
-    return cols + [c for c in FILE_ANNOTATION if c not in cols] if uses_file_annotation(ds) else cols
+    if ds.get("source") != "geo":
+        return cols
+    header = header_fields(matrix_file)
+    return cols + [c for c in FILE_ANNOTATION if c in header and c not in cols]

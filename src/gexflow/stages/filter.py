@@ -64,7 +64,7 @@ def _filter_bulk(inputs, ds, params):
     matrix_file, sheet_file = inputs["expression"], inputs["samples"]
     verify_sidecar(matrix_file)
     verify_sidecar(sheet_file)
-    X, genes = read_expression_table(matrix_file, ds["gene_id_column"], annotation_columns(ds),
+    X, genes = read_expression_table(matrix_file, ds["gene_id_column"], annotation_columns(ds, matrix_file),
                                      duplicates=ds.get("duplicate_gene_ids", "error"), missing="keep")
     pre = [filtering.FilterStep("matrix" + (f" (platform {ds['platform']})" if ds.get("platform") else ""), *X.shape)]
     value_map = {ds["condition_column"]: ds["condition_map"]} if ds.get("condition_map") else {}
