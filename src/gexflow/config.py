@@ -792,7 +792,7 @@ def sheet_counts(ds: dict, columns: list[str]) -> tuple[dict, int] | None:
     import gzip
 
     path = Path(ds.get("samples", ""))
-    if ds.get("source") != "embedded" or not path.is_file() or ds.get("derive") or ds.get("levels"):
+    if ds.get("source") != "embedded" or not path.is_file():
         return None
     try:
         with open(path, "rb") as fh:
@@ -801,6 +801,15 @@ def sheet_counts(ds: dict, columns: list[str]) -> tuple[dict, int] | None:
             rows = list(csv.DictReader(fh, delimiter="\t"))
     except (OSError, UnicodeDecodeError, EOFError):
         return None
+    from gexflow.sheets import derive_rules, derive_values, unmatched_error  # the filter's own rules
+
+    for kind, col, rule in derive_rules(ds):
+        if not rows or rule["from"] not in rows[0]:
+            return None  # the filter stage reports it
+        out = derive_values([r[rule["from"]] or "" for r in rows], kind, rule)
+        unmatched_error(kind, col, rule, [r[rule["from"]] or "" for r in rows], out, path)  # before any job
+        for r, v in zip(rows, out):
+            r[col] = v
     cmap, cond = ds.get("condition_map", {}), ds.get("condition_column")
     keep = []
     for r in rows:

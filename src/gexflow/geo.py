@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import logging
 import re
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from gexflow.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger("gexflow.geo")
 
@@ -85,6 +87,8 @@ def find_column(columns, names) -> str | None:
 
 def platform_annotation(table: pd.DataFrame, file, platform: str) -> pd.DataFrame:
     """probe, symbol, entrez_id from a platform table, its columns found by name."""
+    import pandas as pd
+
     sym, ent = find_column(table.columns, SYMBOL_NAMES), find_column(table.columns, ENTREZ_NAMES)
     if sym is None or ent is None:
         raise InputError(file, f"platform {platform} table", "has no gene symbol and Entrez id columns (columns: "
@@ -125,6 +129,8 @@ def sample_row(name: str, metadata: dict) -> dict:
 def read_gse_family(geo, file, platform: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(expression table: probe_id, geo_symbol, geo_entrez, one VALUE column per sample;
     sample sheet) of one platform of a parsed GEOparse GSE: never several platforms merged."""
+    import pandas as pd
+
     gsms = {n: g for n, g in geo.gsms.items() if g.metadata.get("platform_id", [""])[0] == platform}
     if not gsms:
         raise InputError(file, "platform", f"no sample of platform {platform}", "choose a platform with samples")

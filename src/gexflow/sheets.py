@@ -5,11 +5,12 @@ and the AnnData `obs` built from it (numerical columns as floats, the rest as ca
 from __future__ import annotations
 
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from gexflow.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SAMPLE_SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "samples.schema.yaml"
 
@@ -26,42 +27,60 @@ def required_columns(ds: dict) -> list[str]:
     return list(dict.fromkeys(cols))
 
 
-def derive_columns(sheet: pd.DataFrame, ds: dict, sheet_file) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The dataset's `derive` ({col: {from, regex}}: the regex's first group, or the whole match)
-    and `levels` ({col: {from, map: {pattern: level}, unmatched: error | na}}: the first pattern
-    found in the value wins) applied to the sheet. Returns the sheet and a (column, level, samples)
-    table; a value no rule matches is an error listing those values, or NA with `unmatched: na`."""
+def derive_rules(ds: dict) -> list[tuple[str, str, dict]]:
+    """(kind, new column, rule) of the dataset's `derive` and `levels`, in that order."""
+    return [(kind, col, rule) for kind in ("derive", "levels") for col, rule in (ds.get(kind) or {}).items()]
+
+
+def derive_values(values: list[str], kind: str, rule: dict) -> list[str | None]:
+    """One rule on a column's values (standard library only: the parse-time checks use it too):
+    `derive` keeps the regex's first group (or the whole match), `levels` the level of the first
+    pattern found; None where nothing matches."""
     import re
 
+    if kind == "derive":
+        rx = re.compile(rule["regex"])
+        found = [rx.search(v) for v in values]
+        return [None if m is None else (m.group(1) if rx.groups else m.group(0)) for m in found]
+    pats = [(re.compile(p), lvl) for p, lvl in rule["map"].items()]
+    return [next((lvl for rx, lvl in pats if rx.search(v)), None) for v in values]
+
+
+def unmatched_error(kind: str, col: str, rule: dict, values: list[str], out: list, sheet_file) -> None:
+    miss = sorted({v for v, o in zip(values, out) if o is None})
+    if miss and rule.get("unmatched", "error") != "na":
+        raise InputError(sheet_file, rule["from"], f"`{kind}.{col}` matches no rule for {len(miss)} values: "
+                         + ", ".join(f"'{v}'" for v in miss[:8]),
+                         f"extend `datasets.<ds>.{kind}.{col}`, or set `unmatched: na` to keep them as NA")
+
+
+def derive_columns(sheet: pd.DataFrame, ds: dict, sheet_file) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The dataset's `derive` ({col: {from, regex}}) and `levels` ({col: {from, map: {pattern:
+    level}, unmatched: error | na}}) applied to the sheet. Returns the sheet and a (column, from,
+    rule, level, samples) table; a value no rule matches is an error listing those values, or NA
+    with `unmatched: na`."""
+    import numpy as np
+    import pandas as pd
+
     sheet, rows = sheet.copy(), []
-    for kind, rules in (("derive", ds.get("derive") or {}), ("levels", ds.get("levels") or {})):
-        for col, rule in rules.items():
-            src = rule["from"]
-            if src not in sheet.columns:
-                raise InputError(sheet_file, src, f"column named in `{kind}.{col}.from` is not in the sheet",
-                                 f"use one of: {', '.join(map(str, sheet.columns[:12]))}")
-            text = sheet[src].fillna("").astype(str)
-            if kind == "derive":
-                rx = re.compile(rule["regex"])
-                out = text.map(lambda v, rx=rx: (lambda m: None if m is None else (m.group(1) if rx.groups
-                                                                                   else m.group(0)))(rx.search(v)))
-            else:
-                pats = [(re.compile(p), lvl) for p, lvl in rule["map"].items()]
-                out = text.map(lambda v, pats=pats: next((lvl for rx, lvl in pats if rx.search(v)), None))
-            miss = sorted(set(text[out.isna()]))
-            if miss and rule.get("unmatched", "error") != "na":
-                raise InputError(sheet_file, src, f"`{kind}.{col}` matches no rule for {len(miss)} values: "
-                                 + ", ".join(f"'{v}'" for v in miss[:8]),
-                                 f"extend `datasets.<ds>.{kind}.{col}`, or set `unmatched: na` to keep them as NA")
-            sheet[col] = out.astype(object).where(out.notna(), np.nan)
-            for level, n in out.fillna("NA").value_counts().sort_index().items():
-                rows.append({"column": col, "from": src, "rule": kind, "level": level, "samples": int(n)})
+    for kind, col, rule in derive_rules(ds):
+        src = rule["from"]
+        if src not in sheet.columns:
+            raise InputError(sheet_file, src, f"column named in `{kind}.{col}.from` is not in the sheet",
+                             f"use one of: {', '.join(map(str, sheet.columns[:12]))}")
+        values = sheet[src].fillna("").astype(str).tolist()
+        out = derive_values(values, kind, rule)
+        unmatched_error(kind, col, rule, values, out, sheet_file)
+        sheet[col] = pd.Series(out, index=sheet.index, dtype=object).where(lambda x: x.notna(), np.nan)
+        for level, n in pd.Series(out, dtype=object).fillna("NA").value_counts().sort_index().items():
+            rows.append({"column": col, "from": src, "rule": kind, "level": level, "samples": int(n)})
     return sheet, pd.DataFrame(rows, columns=["column", "from", "rule", "level", "samples"])
 
 
 def validate_sheet(sheet: pd.DataFrame, ds: dict, sheet_file) -> None:
     """Rows against the sample-sheet schema (canonical names); numerical covariates are numbers."""
     import jsonschema
+    import pandas as pd
     import yaml
 
     roles = sheet_roles(ds)
@@ -86,6 +105,9 @@ def validate_sheet(sheet: pd.DataFrame, ds: dict, sheet_file) -> None:
 
 def sheet_obs(sheet: pd.DataFrame, ds: dict) -> pd.DataFrame:
     """The AnnData obs of the kept samples: numerical covariates as float64, other columns as categories."""
+    import numpy as np
+    import pandas as pd
+
     obs = sheet.copy()
     obs.index = pd.Index(obs.index.astype(str), name=None)
     numerical = set(ds.get("numerical_covariates", []))

@@ -171,3 +171,19 @@ def test_chosen_platform_through_filter_and_deg_stages(family, tmp_path):
                        params=paths.deg_params("my_cohort"), wildcards={"dataset": "my_cohort"}))
     summary = dict(pd.read_csv(deg_out["summary"], sep="\t", header=None, dtype=str).to_numpy()[1:])
     assert summary["design"] == "paired" and summary["matched_pairs"] == "3"
+
+
+def test_pre_run_sheet_counts_use_the_same_rules(tmp_path):
+    """The parse-time class counts read the derived columns by the filter's own rules; an
+    unmatched value stops there, naming the user's sheet (synthetic sheet)."""
+    from gexflow.config import sheet_counts
+
+    sheet = tmp_path / "synthetic_samples.tsv"
+    sheet.write_text("sample_id\ttitle\tsource_name_ch1\n" + "".join(
+        f"S{k}\t{'C' if k % 2 else 'N'}{k // 2 + 1}\t{'carcinoma' if k % 2 else 'normal tissue'}\n" for k in range(6)))
+    ds = {"source": "embedded", "samples": str(sheet), "sample_id_column": "sample_id", "patient_column": "patient",
+          **RULES}
+    assert sheet_counts(ds, ["condition"]) == ({"normal": 3, "tumor": 3}, 3)
+    ds["levels"] = {"condition": {"from": "source_name_ch1", "map": {"normal": "normal"}}}
+    with pytest.raises(InputError, match=r"synthetic_samples\.tsv.*'carcinoma'"):
+        sheet_counts(ds, ["condition"])
