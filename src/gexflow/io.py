@@ -376,7 +376,7 @@ def read_sample_sheet(path, sample_id_column: str, required: list[str], matrix_s
         sheet, derived = derive_columns(sheet, ds, path)
         for r in derived.itertuples():
             log.info("%s: derived %s (%s of %s) = %s: %d samples", path, r.column, r.rule, r[2], r.level, r.samples)
-    counts = [("sheet", len(sheet))]
+    counts = [("rows", len(sheet))]
     for kind, rules in (("include", include or {}), ("exclude", exclude or {})):
         for col, values in rules.items():
             if col not in sheet.columns:

@@ -81,8 +81,10 @@ def _filter_bulk(inputs, ds, params):
     if len(extra):
         log.info("%s: %d matrix samples are not in the sample sheet and are left out", matrix_file, len(extra))
     X = X.loc[sheet.index]  # sheet filters first: a gene missing only in a dropped sample stays
+    before = X.shape[1]
     X, genes = handle_missing(X, genes, ds.get("missing_values", "error"), matrix_file)
-    pre.append(filtering.FilterStep("missing_values", *X.shape, ds.get("missing_values", "error")))
+    pre.append(filtering.FilterStep("missing_values", *X.shape,
+                                    f"{ds.get('missing_values', 'error')}: {before - X.shape[1]} dropped"))
     X, genes, mapping = identifiers.map_matrix_ids(X, genes, ds, inputs["entrez_map"], matrix_file)
     pre.append(filtering.FilterStep("id_mapping", *X.shape, f"{ds.get('gene_id_type', 'symbol')} -> genes"))
     L, keep_samples, keep_genes, steps = filtering.normalise_bulk(
