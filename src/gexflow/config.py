@@ -490,6 +490,11 @@ def check_datasets(config: dict, config_file: str = "config") -> None:
     _check_embed(config, config_file)
     _check_releases(config, config_file)
     _check_split_sizes(config, config_file)
+    check_dataset_sources(datasets, config_file)
+
+
+def check_dataset_sources(datasets: dict, config_file: str = "config") -> None:
+    """Each dataset's files and source keys: paths exist, a GSE family file's platform is chosen."""
     for name, ds in datasets.items():
         where = f"datasets.{name}"
         if ds["source"] == "embedded":
@@ -519,10 +524,18 @@ def check_datasets(config: dict, config_file: str = "config") -> None:
         if ds["source"] == "gdc" and "gdc_file_id" not in ds:
             raise InputError(config_file, f"{where}.gdc_file_id", "required for `source: gdc`",
                              "set the GDC file UUID of a genes x samples matrix")
+        soft = _soft_header(ds)
+        if soft and soft["kind"] == "GSE":  # platforms chosen here, before any job reads the file
+            from gexflow.geo import check_platform
+
+            check_platform(soft, ds.get("platform"), ds["soft"], f"{where}.platform")
         if ds.get("gene_id_type") == "probe":
-            if "probe_annotation" not in ds:
+            gse = soft["kind"] == "GSE" if soft else ds.get("source") == "geo" and "GSE" in Path(ds["soft"]).name
+            if "probe_annotation" not in ds and not gse:  # a GSE family file's platform table annotates
+                gpl = (soft or {}).get("dataset_platform") or "the platform's GPL id"
                 raise InputError(config_file, f"{where}.probe_annotation", "required for `gene_id_type: probe`",
-                                 "give the platform annotation: {file: GPL97.annot.gz} (a GEO .annot or a TSV)")
+                                 f"give the platform annotation: {{file: {gpl}.annot.gz}} (a GEO .annot or a TSV)")
+        if ds.get("gene_id_type") == "probe" and "probe_annotation" in ds:
             if not Path(ds["probe_annotation"]["file"]).exists():
                 raise InputError(config_file, f"{where}.probe_annotation.file",
                                  f"file '{ds['probe_annotation']['file']}' does not exist", "fix the path")
@@ -532,6 +545,15 @@ def check_datasets(config: dict, config_file: str = "config") -> None:
         if ds["scale"] == "log2_offset" and "log_offset" not in ds:
             raise InputError(config_file, f"{where}.log_offset", "required for `scale: log2_offset`",
                              "set the pseudo-count the values were logged with (0.25 for the MetaGSCA tables)")
+
+
+def _soft_header(ds: dict) -> dict | None:
+    """The header scan of a geo dataset's local SOFT file (None for a URL or another source)."""
+    if ds.get("source") != "geo" or not ds.get("soft") or "://" in ds["soft"] or not Path(ds["soft"]).is_file():
+        return None
+    from gexflow.geo import scan_soft
+
+    return scan_soft(ds["soft"])
 
 
 def _check_results_dir(config: dict, config_file: str) -> None:
@@ -983,9 +1005,16 @@ def sheet_counts(ds: dict, columns: list[str]) -> tuple[dict, int] | None:
     sheet = _read_embedded_sheet(ds)
     if sheet is None:
         return None
-    from gexflow.sheets import id_column
+    from gexflow.sheets import derive_rules, derive_values, id_column, unmatched_error
 
     sheet = sheet.fillna("")
+    for kind, col, rule in derive_rules(ds):  # the filter's own derive / levels rules, before any job
+        if rule["from"] not in sheet.columns:
+            return None  # the filter stage reports it
+        values = sheet[rule["from"]].astype(str).tolist()
+        out = derive_values(values, kind, rule)
+        unmatched_error(kind, col, rule, values, out, ds["samples"])
+        sheet = sheet.assign(**{col: ["" if o is None else o for o in out]})
     for c, v in (ds.get("include") or {}).items():
         if c not in sheet.columns:
             return None

@@ -322,11 +322,12 @@ def _snake(name: str) -> str:
     return "_".join(str(name).strip().lower().replace("-", " ").split())
 
 
-def prepare_geo(soft_path, out_expression, out_samples) -> None:
+def prepare_geo(soft_path, out_expression, out_samples, platform=None, platform_field="platform") -> None:
     """A GEO SOFT file, read with GEOparse: a DataSet (GDS: its value table and `^SUBSET` blocks,
     one sheet column per subset type such as disease_state and individual, empty where a sample is
     in no subset of that type) or a Series family (GSE: each sample's VALUE column and its
-    characteristics as sheet columns). Probe ids stay as they are (map them with
+    characteristics as sheet columns, for one platform: the dataset's `platform`, or the file's
+    only one; its platform table gives geo_symbol / geo_entrez). Probe ids stay as they are (map them with
     `gene_id_type: probe` and the platform annotation)."""
     import GEOparse
 
@@ -349,17 +350,10 @@ def prepare_geo(soft_path, out_expression, out_samples) -> None:
         sheet["platform"] = ",".join(geo.metadata.get("platform", []))
         sheet["value_type"] = ",".join(geo.metadata.get("value_type", []))
     elif kind == "GSE":
-        values = geo.pivot_samples("VALUE")
-        table = values.reset_index().rename(columns={"ID_REF": "probe_id"})
-        rows = []
-        for name, gsm in geo.gsms.items():
-            row = {"sample_id": name, "title": gsm.metadata.get("title", [""])[0],
-                   "source_name": gsm.metadata.get("source_name_ch1", [""])[0]}
-            for item in gsm.metadata.get("characteristics_ch1", []):
-                key, _, value = item.partition(":")
-                row[_snake(key)] = value.strip()
-            rows.append(row)
-        sheet = pd.DataFrame(rows).fillna("")
+        from gexflow import geo as geo_lib
+
+        chosen = geo_lib.check_platform(geo_lib.scan_soft(soft_path), platform, soft_path, platform_field)
+        table, sheet = geo_lib.read_gse_family(geo, soft_path, chosen)
     else:
         raise InputError(soft_path, "(whole file)", f"is a GEO {kind} record, not a DataSet or Series",
                          "use the GDS or the GSE family SOFT file")

@@ -136,6 +136,21 @@ def check_mapping_rate(mapping: pd.DataFrame, id_type: str, floor: float, file) 
 
 
 
+def annotation_platform(path) -> str:
+    """The GPL id an annotation file names in its header (GEO .annot: `!Annotation_platform`)."""
+    from gexflow.io import open_text
+
+    try:
+        with open_text(path) as fh:
+            for _, line in zip(range(200), fh):
+                key, _, value = line.partition(" = ")
+                if key.strip() in ("!Annotation_platform", "^PLATFORM", "!Platform_geo_accession"):
+                    return value.strip()
+    except (OSError, UnicodeDecodeError, EOFError):
+        pass
+    return "unknown"
+
+
 def map_matrix_ids(X: pd.DataFrame, genes: pd.DataFrame, ds: dict, entrez_map, file):
     """Map a matrix's gene ids (the dataset's `gene_id_type`); probes are collapsed to genes here,
     on the input scale. Returns (matrix, gene table, per-id mapping); refuses a mapping rate below
@@ -145,11 +160,23 @@ def map_matrix_ids(X: pd.DataFrame, genes: pd.DataFrame, ds: dict, entrez_map, f
     log = logging.getLogger("gexflow.identifiers")
     id_type = ds.get("gene_id_type", "symbol")
     ref = read_reference(entrez_map)
-    if id_type == "probe":
+    source = None
+    if id_type == "probe" and not ds.get("probe_annotation"):  # a GSE family file's own platform table
+        ann = pd.DataFrame({"probe": genes.index.astype(str), "symbol": genes["geo_symbol"].fillna("").astype(str),
+                            "entrez_id": genes["geo_entrez"].fillna("").astype(str)})
+        mapping = map_probes(genes.index, ann)
+        source = f"the platform table of {ds.get('soft', file)} (platform {ds.get('platform') or 'its only one'})"
+    elif id_type == "probe":
         pa = ds["probe_annotation"]
         ann = read_probe_annotation(pa["file"], pa.get("id_column", "ID"), pa.get("symbol_column", "Gene symbol"),
                                     pa.get("entrez_column", "Gene ID"))
         mapping = map_probes(genes.index, ann)
+        source = f"{pa['file']} (platform {annotation_platform(pa['file'])})"
+        covered = float(pd.Index(genes.index.astype(str)).isin(ann["probe"]).mean()) if len(genes) else 0.0
+        if covered < 0.5:  # the probes are of another platform: gene_id_type is not the cause
+            raise InputError(file, "probe_annotation", f"only {covered:.0%} of the matrix's {len(genes)} probes are "
+                             f"in the annotation {source} (probes look like: {', '.join(map(str, genes.index[:3]))})",
+                             "give the annotation of the matrix's own platform as `probe_annotation.file`")
     else:
         symbols = genes[ds["gene_symbol_column"]] if ds.get("gene_symbol_column") else None
         mapping = map_ids(genes.index, id_type, ref, symbols)

@@ -353,7 +353,7 @@ def read_expression_table(path, gene_id_column: str, annotation_columns: list[st
                         path, int((~ok).sum()))
             X, ann, ids = X[:, ok], ann.loc[ok], ids[ok]
     nan_rows, nan_cols = np.nonzero(~np.isfinite(X))
-    if len(nan_rows):
+    if len(nan_rows) and missing != "keep":  # keep: the caller handles them after its sample filters
         raise InputError(path, values.columns[nan_rows[0]],
                          f"{len(nan_rows)} missing or non-finite values (first at gene {ids.iloc[nan_cols[0]]})",
                          "impute or drop those genes/samples, or set the dataset's `missing_values: drop_genes`")
@@ -361,3 +361,18 @@ def read_expression_table(path, gene_id_column: str, annotation_columns: list[st
     if len(dup_s):
         raise InputError(path, dup_s[0], "duplicate sample column", "give every sample a unique column name")
     return pd.DataFrame(X, index=pd.Index(values.columns, name="sample_id"), columns=ann.index), ann
+
+
+def handle_missing(X: pd.DataFrame, genes: pd.DataFrame, missing: str, path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Missing values of the kept samples: drop those genes (`drop_genes`, counted in the log) or refuse."""
+    bad = ~np.isfinite(X.to_numpy()).all(axis=0)
+    if bad.any() and missing == "drop_genes":
+        log.warning("%s: dropped %d genes with missing values in the kept samples (`missing_values: drop_genes`)",
+                    path, int(bad.sum()))
+        return X.loc[:, ~bad], genes.loc[~bad]
+    if bad.any():
+        rows, cols = np.nonzero(~np.isfinite(X.to_numpy()))
+        raise InputError(path, X.index[rows[0]], f"{len(rows)} missing or non-finite values (first at gene "
+                         f"{X.columns[cols[0]]})", "impute or drop those genes/samples, or set the dataset's "
+                         "`missing_values: drop_genes`")
+    return X, genes

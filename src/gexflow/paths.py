@@ -37,7 +37,7 @@ SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 REMOTE_URL_KEYS = {"embedded": [], "xena": ["xena_expression", "xena_clinical"], "gdc": ["gdc_data"],
                    "gtex": ["gtex_gct", "gtex_attributes"], "cgga": ["cgga_expression", "cgga_clinical"],
                    "geo": []}  # geo: the dataset's own `soft`, a local path or a URL
-SOURCE_KEYS = ("kind", "source", "matrix", "samples", "cohort", "gdc_file_id", "tissues", "soft")
+SOURCE_KEYS = ("kind", "source", "matrix", "samples", "cohort", "gdc_file_id", "tissues", "soft", "platform")
 # What staging a single-cell genes x cells TSV as AnnData reads of the dataset entry.
 STAGING_KEYS = ("gene_id_column", "gene_symbol_column", "sample_id_column", "categorical_covariates",
                 "duplicate_gene_ids", "missing_values")

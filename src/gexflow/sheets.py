@@ -146,9 +146,60 @@ def required_columns(ds: dict) -> list[str]:
     return list(dict.fromkeys(cols))
 
 
+def derive_rules(ds: dict) -> list[tuple[str, str, dict]]:
+    """(kind, new column, rule) of the dataset's `derive` and `levels`, in that order."""
+    return [(kind, col, rule) for kind in ("derive", "levels") for col, rule in (ds.get(kind) or {}).items()]
+
+
+def derive_values(values: list[str], kind: str, rule: dict) -> list[str | None]:
+    """One rule on a column's values (standard library only: the parse-time checks use it too):
+    `derive` keeps the regex's first group (or the whole match), `levels` the level of the first
+    pattern found; None where nothing matches."""
+    import re
+
+    if kind == "derive":
+        rx = re.compile(rule["regex"])
+        found = [rx.search(v) for v in values]
+        return [None if m is None else (m.group(1) if rx.groups else m.group(0)) for m in found]
+    pats = [(re.compile(p), lvl) for p, lvl in rule["map"].items()]
+    return [next((lvl for rx, lvl in pats if rx.search(v)), None) for v in values]
+
+
+def unmatched_error(kind: str, col: str, rule: dict, values: list[str], out: list, sheet_file) -> None:
+    miss = sorted({v for v, o in zip(values, out) if o is None})
+    if miss and rule.get("unmatched", "error") != "na":
+        raise InputError(sheet_file, rule["from"], f"`{kind}.{col}` matches no rule for {len(miss)} values: "
+                         + ", ".join(f"'{v}'" for v in miss[:8]),
+                         f"extend `datasets.<ds>.{kind}.{col}`, or set `unmatched: na` to keep them as NA")
+
+
+def derive_columns(sheet: pd.DataFrame, ds: dict, sheet_file) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The dataset's `derive` ({col: {from, regex}}) and `levels` ({col: {from, map: {pattern:
+    level}, unmatched: error | na}}) applied to the sheet. Returns the sheet and a (column, from,
+    rule, level, samples) table; a value no rule matches is an error listing those values, or NA
+    with `unmatched: na`."""
+    import numpy as np
+    import pandas as pd
+
+    sheet, rows = sheet.copy(), []
+    for kind, col, rule in derive_rules(ds):
+        src = rule["from"]
+        if src not in sheet.columns:
+            raise InputError(sheet_file, src, f"column named in `{kind}.{col}.from` is not in the sheet",
+                             f"use one of: {', '.join(map(str, sheet.columns[:12]))}")
+        values = sheet[src].fillna("").astype(str).tolist()
+        out = derive_values(values, kind, rule)
+        unmatched_error(kind, col, rule, values, out, sheet_file)
+        sheet[col] = pd.Series(out, index=sheet.index, dtype=object).where(lambda x: x.notna(), np.nan)
+        for level, n in pd.Series(out, dtype=object).fillna("NA").value_counts().sort_index().items():
+            rows.append({"column": col, "from": src, "rule": kind, "level": level, "samples": int(n)})
+    return sheet, pd.DataFrame(rows, columns=["column", "from", "rule", "level", "samples"])
+
+
 def validate_sheet(sheet: pd.DataFrame, ds: dict, sheet_file) -> None:
     """Rows against the sample-sheet schema (canonical names); numerical covariates are numbers."""
     import jsonschema
+    import pandas as pd
     import yaml
 
     roles = sheet_roles(ds)
@@ -189,6 +240,9 @@ def validate_sheet(sheet: pd.DataFrame, ds: dict, sheet_file) -> None:
 
 def sheet_obs(sheet: pd.DataFrame, ds: dict) -> pd.DataFrame:
     """The AnnData obs of the kept samples: numerical covariates as float64, other columns as categories."""
+    import numpy as np
+    import pandas as pd
+
     obs = sheet.copy()
     obs.index = pd.Index(obs.index.astype(str), name=None)
     numerical = set(ds.get("numerical_covariates", []))
@@ -201,16 +255,25 @@ def sheet_obs(sheet: pd.DataFrame, ds: dict) -> pd.DataFrame:
 def read_sample_sheet(path, sample_id_column: str, required: list[str], matrix_samples: pd.Index, *,
                       include: dict | None = None, exclude: dict | None = None,
                       value_map: dict | None = None, own_group: str | None = None,
-                      covariates: list[str] | None = None) -> pd.DataFrame:
+                      covariates: list[str] | None = None, ds: dict | None = None) -> pd.DataFrame:
     """Read a sample sheet (one row per sample, TSV or gzipped TSV) and check it against the
     matrix's sample columns. `include` / `exclude` ({column: [values]}) keep or drop rows before
     any check (drop a level without editing the file); `value_map` ({column: {old: new}}) renames
     values (e.g. Cancer -> tumor), values it does not list are kept. An empty `own_group` value
     (the patient column) becomes the sample's own id: that sample is a patient of its own.
     Empty values of `covariates` are left for sheets.resolve_missing_covariates; the ids the
-    include / exclude filters removed are in `attrs["excluded"]`."""
+    include / exclude filters removed are in `attrs["excluded"]`. The dataset's `derive` /
+    `levels` columns (`ds`) are made first, so filters can use them; their (column, level,
+    samples) table is in `attrs["derived"]`, the rows left after each filter in `attrs["counts"]`."""
     used = [sample_id_column, *required, *(include or {}), *(exclude or {})]
+    used += [r["from"] for _, _, r in derive_rules(ds or {})]
     sheet = read_sheet(path, sample_id_column, used)
+    derived = None
+    if ds and (ds.get("derive") or ds.get("levels")):
+        sheet, derived = derive_columns(sheet, ds, path)
+        for r in derived.itertuples():
+            log.info("%s: derived %s (%s of %s) = %s: %d samples", path, r.column, r.rule, r[2], r.level, r.samples)
+    counts = [("rows", len(sheet))]
     excluded = []
     for kind, rules in (("include", include or {}), ("exclude", exclude or {})):
         for col, values in rules.items():
@@ -223,6 +286,7 @@ def read_sample_sheet(path, sample_id_column: str, required: list[str], matrix_s
                 excluded += list(sheet.loc[~hit if kind == "include" else hit, sample_id_column].dropna())
             sheet = sheet[hit] if kind == "include" else sheet[~hit]
             log.info("%s: `%s` on %s %s keeps %d of %d samples", path, kind, col, list(values), len(sheet), before)
+            counts.append((f"{kind} {col}", len(sheet)))
         if sheet.empty:
             raise InputError(path, kind, "no sample is left after the dataset's `include` / `exclude` filters",
                              "check the column values listed there")
@@ -256,5 +320,5 @@ def read_sample_sheet(path, sample_id_column: str, required: list[str], matrix_s
                          f"{len(absent)} samples are not columns of the matrix (e.g. {', '.join(absent[:3])})",
                          "remove them from the sample sheet or use the matrix that holds them")
     sheet = sheet.set_index(sample_id_column, drop=False).rename_axis("sample_id")
-    sheet.attrs["excluded"] = [str(e) for e in excluded]
+    sheet.attrs = {"excluded": [str(e) for e in excluded], "derived": derived, "counts": counts}
     return sheet

@@ -17,7 +17,8 @@ DATASET_PARSERS = {
     "gtex": lambda files, out, p: dl.prepare_gtex(files[0], files[1], out["expression"], out["samples"],
                                                   p.get("tissues")),
     "cgga": lambda files, out, p: dl.prepare_cgga(files[0], files[1], out["expression"], out["samples"]),
-    "geo": lambda files, out, p: dl.prepare_geo(files[0], out["expression"], out["samples"]),
+    "geo": lambda files, out, p: dl.prepare_geo(files[0], out["expression"], out["samples"], p.get("platform"),
+                                                p.get("platform_field", "platform")),
 }
 
 
@@ -73,7 +74,9 @@ def download_dataset(job) -> None:
     with tempfile.TemporaryDirectory(dir=Path(out["expression"]).parent.parent) as tmp:
         key = "soft" if w["source"] == "geo" else "source"
         files = _fetch_all(p["urls"], job.config["download"], Path(tmp), f"datasets.{w['dataset']}.{key}")
-        DATASET_PARSERS[w["source"]](files, out, {"tissues": p.get("tissues")})
+        extra = {"tissues": p.get("tissues"), "platform": p.get("source", {}).get("platform"),
+                 "platform_field": f"datasets.{w['dataset']}.platform"}
+        DATASET_PARSERS[w["source"]](files, out, extra)
 
 
 def download_kegg(job) -> None:

@@ -59,45 +59,52 @@ def _filter_bulk(inputs, ds, params):
     import anndata as ad
 
     from gexflow import identifiers, sheets
-    from gexflow.io import read_expression_table, verify_sidecar
+    from gexflow.geo import annotation_columns
+    from gexflow.io import handle_missing, read_expression_table, verify_sidecar
     from gexflow.sheets import read_sample_sheet
 
     matrix_file, sheet_file = inputs["expression"], inputs["samples"]
     verify_sidecar(matrix_file)
     verify_sidecar(sheet_file)
-    X, genes = read_expression_table(matrix_file, ds["gene_id_column"], ds.get("annotation_columns", []),
-                                     duplicates=ds.get("duplicate_gene_ids", "error"),
-                                     missing=ds.get("missing_values", "error"))
-    X, genes, mapping = identifiers.map_matrix_ids(X, genes, ds, inputs["entrez_map"], matrix_file)
+    X, genes = read_expression_table(matrix_file, ds["gene_id_column"], annotation_columns(ds, matrix_file),
+                                     duplicates=ds.get("duplicate_gene_ids", "error"), missing="keep")
+    pre = [filtering.FilterStep("matrix" + (f" (platform {ds['platform']})" if ds.get("platform") else ""), *X.shape)]
     value_map = {ds["condition_column"]: ds["condition_map"]} if ds.get("condition_map") else {}
     covariates = list(ds.get("categorical_covariates", [])) + list(ds.get("numerical_covariates", []))
     sheet = read_sample_sheet(sheet_file, sheets.id_column(ds), sheets.required_columns(ds), X.index,
                               include=ds.get("include"), exclude=ds.get("exclude"), value_map=value_map,
-                              own_group=ds.get("patient_column"), covariates=covariates)
+                              own_group=ds.get("patient_column"), covariates=covariates, ds=ds)
+    derived, counts = sheet.attrs.get("derived"), sheet.attrs.get("counts", [])
     excluded = [s for s in sheet.attrs.get("excluded", []) if s in X.index]
+    sheet.attrs = {}
     n_sheet, in_sheet = len(sheet), sheet.index
     sheet, ds, notes = sheets.resolve_missing_covariates(sheet, ds, sheet_file)
     sheets.validate_sheet(sheet, ds, sheet_file)
+    pre += [filtering.FilterStep(f"sheet {what}", n, X.shape[1]) for what, n in counts]
+    for r in (derived.itertuples() if derived is not None else []):
+        pre.append(filtering.FilterStep(f"derived {r.column}={r.level}", r.samples, X.shape[1], f"{r.rule} of {r[2]}"))
     if excluded:
         log.info("%s: %d samples excluded by the dataset's include / exclude (e.g. %s)", sheet_file, len(excluded),
                  excluded[0])
+        pre.append(filtering.FilterStep("excluded", X.shape[0] - len(excluded), X.shape[1],
+                                        f"{len(excluded)} samples excluded by the dataset's include / exclude"))
     extra = X.index.difference(in_sheet).difference(excluded)
     if len(extra):
         log.info("%s: %d matrix samples are not in the sample sheet and are left out", matrix_file, len(extra))
-    n_matrix = X.shape[0]
-    X = X.loc[sheet.index]
+        pre.append(filtering.FilterStep("sample_sheet", n_sheet, X.shape[1],
+                                        f"{len(extra)} matrix samples not in the sample sheet"))
+    pre += [filtering.FilterStep(step, n, X.shape[1], note) for step, n, note in notes]
+    X = X.loc[sheet.index]  # sheet filters first: a gene missing only in a dropped sample stays
+    before = X.shape[1]
+    X, genes = handle_missing(X, genes, ds.get("missing_values", "error"), matrix_file)
+    pre.append(filtering.FilterStep("missing_values", *X.shape,
+                                    f"{ds.get('missing_values', 'error')}: {before - X.shape[1]} dropped"))
+    X, genes, mapping = identifiers.map_matrix_ids(X, genes, ds, inputs["entrez_map"], matrix_file)
+    pre.append(filtering.FilterStep("id_mapping", *X.shape, f"{ds.get('gene_id_type', 'symbol')} -> genes"))
     L, keep_samples, keep_genes, steps = filtering.normalise_bulk(
         X.to_numpy(), ds["scale"], params, log_offset=ds.get("log_offset"), file=matrix_file,
         scale_check=ds.get("scale_check", True), gene_ids=list(X.columns), sample_ids=list(X.index))
-    pre = [filtering.FilterStep("input", n_matrix, steps[0].genes, "matrix samples")]
-    if excluded:
-        pre.append(filtering.FilterStep("excluded", n_matrix - len(excluded), steps[0].genes,
-                                        f"{len(excluded)} samples excluded by the dataset's include / exclude"))
-    if n_sheet != pre[-1].samples:
-        pre.append(filtering.FilterStep("sample_sheet", n_sheet, steps[0].genes,
-                                        f"{pre[-1].samples - n_sheet} matrix samples not in the sample sheet"))
-    pre += [filtering.FilterStep(step, n, steps[0].genes, note) for step, n, note in notes]
-    steps = pre + steps[1:]
+    steps = pre + steps[1:]  # normalise_bulk's "input" is the id_mapping row
     means = L.mean(axis=0)
     obs = sheets.sheet_obs(sheet[keep_samples], ds)
     var = identifiers.gene_table(genes[keep_genes], ds, inputs["entrez_map"], mapping)
