@@ -59,7 +59,8 @@ def read_sheet(path, id_col: str, used: list[str] = ()) -> pd.DataFrame:
     sheet = stripped.replace("", np.nan)
     if not header or len(header) != sheet.shape[1]:
         return sheet  # an odd header: the column checks that follow say what is missing
-    names = list(header)
+    # as pandas reads them: a quoted header field ("sample_barcode") is its text
+    names = [h[1:-1] if len(h) >= 2 and h[0] == h[-1] == '"' else h for h in header]
     if names[0].strip() == "" and id_col not in names:
         names[0] = id_col
         log.info("%s: the first column has a blank header: it is the sample id column", path)

@@ -460,3 +460,16 @@ def test_ctgan_and_tvae_peers_sample_the_requested_classes():
         assert peer.kind == kind and peer.pickled  # a library object: model.pt only through load_pickled_model
         out = peer.sample(want, np.random.default_rng(0))
         assert out.shape == (12, 3) and np.isfinite(out).all()
+
+
+def test_gaussian_peer_samples_a_class_with_a_constant_gene():
+    """A gene constant in a class's few training samples makes its covariance only semi-definite:
+    the draws fall back from Cholesky to the eigendecomposition; other classes draw as before."""
+    from gexflow.models.peers import _draw_normal
+
+    rng = np.random.default_rng(0)
+    x = _draw_normal(rng, np.zeros(3), np.diag([1.0, 0.0, 2.0]), 400)
+    assert x[:, 1].std() == 0 and 0.8 < x[:, 0].std() < 1.2
+    a = _draw_normal(np.random.default_rng(1), np.zeros(2), np.eye(2), 5)
+    b = np.random.default_rng(1).multivariate_normal(np.zeros(2), np.eye(2), size=5, method="cholesky")
+    np.testing.assert_array_equal(a, b)

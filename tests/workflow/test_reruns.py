@@ -51,7 +51,8 @@ def scheduled(output: str) -> list[tuple[str, str]]:
 def test_shipped_configs_over_the_default_results_change_no_params(tmp_path):
     work, _ = touched_default_run(tmp_path)
     for other in ("config/full.yaml", "config/own_data.yaml"):
-        r = snakemake(work, "-n", "--configfile", other)
+        # results_dir=results: own_data.yaml names its datasets, so it would write results-own_data/
+        r = snakemake(work, "-n", "--configfile", other, "--config", "results_dir=results")
         assert r.returncode == 0, r.stderr[-3000:]
         jobs = scheduled(r.stdout)
         assert jobs, other

@@ -42,7 +42,7 @@ class ClassConditionalGaussian:
         for c in np.unique(labels):
             mean, cov, _ = self.params.get(c, self.pooled)
             rows = labels == c
-            out[rows] = rng.multivariate_normal(mean, cov, size=int(rows.sum()), method="cholesky")
+            out[rows] = _draw_normal(rng, mean, cov, int(rows.sum()))
         return out
 
     def card(self) -> dict:
@@ -182,3 +182,16 @@ def _pac(n: int, batch_size: int, pac: int) -> int:
     while pac > 1 and batch_size % pac:
         pac -= 1
     return pac
+
+
+def _draw_normal(rng: np.random.Generator, mean, cov, n: int) -> np.ndarray:
+    """Multivariate normal draws: Cholesky, or, for a covariance that is only semi-definite (a
+    gene constant in a class's few training samples has zero variance), the eigendecomposition,
+    which numpy accepts for positive semi-definite matrices."""
+    state = rng.bit_generator.state
+    try:
+        return rng.multivariate_normal(mean, cov, size=n, method="cholesky")
+    except np.linalg.LinAlgError:
+        rng.bit_generator.state = state  # the same stream either way
+        return rng.multivariate_normal(mean, cov, size=n, method="eigh")
+
