@@ -284,3 +284,33 @@ def test_cuda_requested_without_a_gpu_names_the_field(monkeypatch):
     assert T.select_device("auto").type == "cpu" and T.select_device("cpu").type == "cpu"
     with pytest.raises(InputError, match="field 'embed.device': cuda requested"):
         T.select_device("cuda", "embed.device")
+
+
+class _RunsCode:
+    """A test double for a hostile file: unpickling it would create `marker` (os.system-like)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("name", ["model.pt", "last.pt"])
+def test_a_model_or_checkpoint_holding_code_is_refused_without_running_it(tmp_path, name):
+    """The two code-execution reproductions: a model.pt handed over by a collaborator, and a
+    last.pt left in a checkpoint directory, each a pickle whose __reduce__ runs code."""
+    from gexflow.errors import InputError
+    from gexflow.models.training import _load_checkpoint, load_model
+
+    marker = tmp_path / "code_ran"
+    path = tmp_path / name
+    torch.save({"state": _RunsCode(marker)}, path)
+    if name == "model.pt":
+        with pytest.raises(InputError) as e:
+            load_model(path)
+        assert "cannot be loaded safely" in str(e.value) and e.value.field == "(whole file)"
+    else:
+        assert _load_checkpoint(path, "cpu") is None  # moved aside: training starts from scratch
+        assert (tmp_path / "last.pt.corrupt").exists() and not path.exists()
+    assert not marker.exists()

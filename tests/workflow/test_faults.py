@@ -104,3 +104,30 @@ def test_two_cohort_configs_keep_two_folders_reports_and_manifests(workdir):
         assert sorted(p.name for p in d.iterdir() if p.is_dir()) == ["benchmarks", "kirc_subset", "logs",
                                                                       "pipeline_info", "references"]
     assert not (workdir / "results").exists() and not (workdir / "logs").exists()
+
+
+def test_an_unexpected_exception_in_a_rule_leaves_its_traceback_in_the_log(workdir, tmp_path):
+    """A bug injected into filter_normalise (a sitecustomize on PYTHONPATH replaces the stage's
+    entry point in the rule's own Python process): the job's log holds the whole traceback, the
+    console one line naming the rule and the log, and the filter directory stays empty."""
+    import os
+
+    inject = tmp_path / "inject"
+    inject.mkdir()
+    (inject / "sitecustomize.py").write_text(
+        "import gexflow.stages.filter as f\n"
+        "def broken(job):\n"
+        "    raise RuntimeError('injected for the test')\n"
+        "f.filter_normalise = broken\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(inject), os.environ.get("PYTHONPATH", "")])}
+    cfg = small_config(workdir, "cfg.yaml", **{"run.datasets": ["kirc_subset"]})
+    r = snakemake(workdir, "--cores", 1, "--configfile", cfg, env=env)
+    assert r.returncode != 0
+    logs = list((workdir / "logs" / "kirc_subset").glob("filter-*.log"))
+    assert len(logs) == 1
+    text = logs[0].read_text()
+    assert "Traceback" in text and "unexpected error in rule filter_normalise" in text and "injected" in text
+    console = [line for line in (r.stdout + r.stderr).splitlines() if line.startswith("gexflow: rule filter_normalise")]
+    assert len(console) == 1 and "RuntimeError: injected for the test" in console[0] and str(logs[0].name) in \
+        console[0], console
+    assert not [p for p in (workdir / "results" / "kirc_subset").glob("filter-*/*")]
